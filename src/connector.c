@@ -1,0 +1,97 @@
+/* Connector registry and the shared "not supported" slots. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pxs_int.h"
+
+static const pxs_conn_ops_t *const builtin[] = {
+    &pxs_conn_local_ops,
+    &pxs_conn_shm_ops,
+};
+#define NBUILTIN (sizeof builtin / sizeof builtin[0])
+
+const pxs_conn_ops_t *pxs__conn_ops_by_name(const char *name)
+{
+    for (size_t i = 0; i < NBUILTIN; i++)
+        if (!strcmp(builtin[i]->name, name)) return builtin[i];
+    return NULL;
+}
+
+static const pxs_conn_ops_t *conn_ops_by_id(unsigned id)
+{
+    for (size_t i = 0; i < NBUILTIN; i++)
+        if (builtin[i]->id == id) return builtin[i];
+    return NULL;
+}
+
+pxs_status_t pxs__conn_get(pxs_context_t *ctx, unsigned id, pxs_conn_t **conn_p)
+{
+    if (id >= sizeof ctx->conns / sizeof ctx->conns[0]) return PXS_ERR_NO_CONNECTOR;
+    if (ctx->conns[id]) {
+        *conn_p = ctx->conns[id];
+        return PXS_OK;
+    }
+    const pxs_conn_ops_t *ops = conn_ops_by_id(id);
+    if (!ops) return PXS_ERR_NO_CONNECTOR;
+    if (ops->size < sizeof(pxs_conn_ops_t)) {
+        pxs_error("connector %s was built against an older interface", ops->name);
+        return PXS_ERR_NO_CONNECTOR;
+    }
+    pxs_conn_t *c = calloc(1, sizeof *c);
+    if (!c) return PXS_ERR_NO_MEMORY;
+    c->ops = ops;
+    c->ctx = ctx;
+    pxs_status_t st = ops->init(c);
+    if (st != PXS_OK) {
+        pxs_error("connector %s failed to start: %s", ops->name, pxs_strerror(st));
+        free(c);
+        return st;
+    }
+    ctx->conns[id] = c;
+    *conn_p = c;
+    return PXS_OK;
+}
+
+pxs_status_t pxs_connector_describe(unsigned i, pxs_connector_desc_t *desc)
+{
+    if (!desc) return PXS_ERR_INVALID_PARAM;
+    if (i >= NBUILTIN) return PXS_ERR_NOT_FOUND;
+    desc->name = builtin[i]->name;
+    desc->id = builtin[i]->id;
+    desc->caps = builtin[i]->caps;
+    desc->memtypes = builtin[i]->memtypes;
+    desc->summary = builtin[i]->summary;
+    return PXS_OK;
+}
+
+pxs_status_t pxs_conn_unsup_mem_alloc(pxs_conn_t *c, size_t l, void **p)
+{
+    (void)c, (void)l, (void)p;
+    return PXS_ERR_UNSUPPORTED;
+}
+void pxs_conn_unsup_mem_free(pxs_conn_t *c, void *p) { (void)c, (void)p; }
+pxs_status_t pxs_conn_unsup_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *d, pxs_request_t *r)
+{
+    (void)c, (void)p, (void)d, (void)r;
+    return PXS_ERR_UNSUPPORTED;
+}
+void pxs_conn_noop_cancel(pxs_conn_t *c, pxs_request_t *r) { (void)c, (void)r; }
+pxs_status_t pxs_conn_unsup_view(pxs_conn_t *c, const pxs_pdesc_t *p, const void **d)
+{
+    (void)c, (void)p, (void)d;
+    return PXS_ERR_UNSUPPORTED;
+}
+int pxs_conn_noop_progress(pxs_conn_t *c)
+{
+    (void)c;
+    return 0;
+}
+void pxs_conn_noop_view_release(pxs_conn_t *c, const pxs_pdesc_t *p) { (void)c, (void)p; }
+
+const pxs_objtab_t *pxs_conn_local_table(uint64_t owner_id)
+{
+    pxs_context_t *ctx = pxs__ctx_find_live(owner_id);
+    return ctx ? &ctx->tab : NULL;
+}
+
+uint64_t pxs_conn_owner_id(const pxs_conn_t *conn) { return conn->ctx->owner_id; }

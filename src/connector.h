@@ -1,0 +1,111 @@
+/* The connector interface: one ops table per connector, shaped for RDMA.
+ *
+ * A connector sees only this header and the public ones. The core owns
+ * objects, generations and requests; a connector exposes memory (register,
+ * pack remote access into the proxy blob, revoke) and reads it (a one-sided
+ * get into the caller's destination, completed now or later through the
+ * request engine). Slots a connector lacks point at the pxs_conn_unsup_*
+ * stubs, never NULL, so the core calls without checks.
+ */
+#ifndef PXS_CONNECTOR_INT_H
+#define PXS_CONNECTOR_INT_H
+
+#include <pxs/pxs.h>
+#include "objtab.h"
+#include "seg.h"
+#include "wire.h"
+
+typedef struct pxs_conn pxs_conn_t;
+typedef struct pxs_object pxs_object_t;
+
+/* An object a context owns, indexed by its generation-table slot. What a
+ * connector exposes is [addr, +len); seg is the shared segment holding it,
+ * if any; memh is the connector's own registration handle. */
+struct pxs_object {
+    pxs_store_t *store;   /* NULL while the slot is free */
+    void *addr;
+    size_t len;
+    uint64_t key;
+    uint64_t gen;
+    uint32_t slot;
+    uint8_t memtype;
+    bool copied;          /* addr came from the connector's mem_alloc */
+    pxs_seg_t *seg;       /* alloc segment holding [addr, +len), or NULL */
+    void *memh;           /* connector registration */
+};
+
+typedef struct pxs_conn_ops {
+    size_t size;          /* sizeof(pxs_conn_ops_t) the connector was built with */
+    const char *name;
+    uint8_t id;           /* pxs_connector_id_t, carried in proxies */
+    uint64_t caps;        /* PXS_CAP_* */
+    uint64_t memtypes;    /* 1 << pxs_memtype_t */
+    const char *summary;
+
+    /* Per-context instance: set conn->priv. */
+    pxs_status_t (*init)(pxs_conn_t *conn);
+    void (*fini)(pxs_conn_t *conn);
+
+    /* Producer side. mem_alloc/mem_free give connector-owned memory that is
+     * cheapest to expose (copying puts land there). mem_reg exposes
+     * [obj->addr, +obj->len) for remote reads (zero copy) and may keep a
+     * handle in obj->memh; mem_dereg revokes it (evict). pack_remote writes
+     * what a reader needs (address, rkey, segment) into the proxy blob. */
+    pxs_status_t (*mem_alloc)(pxs_conn_t *conn, size_t len, void **ptr_p);
+    void (*mem_free)(pxs_conn_t *conn, void *ptr);
+    pxs_status_t (*mem_reg)(pxs_conn_t *conn, pxs_object_t *obj);
+    void (*mem_dereg)(pxs_conn_t *conn, pxs_object_t *obj);
+    pxs_status_t (*pack_remote)(pxs_conn_t *conn, const pxs_object_t *obj,
+                                uint8_t *blob, size_t cap, size_t *len_p);
+
+    /* Consumer side. get reads the whole object into dst (p->size bytes),
+     * validating the generation so a stale proxy never yields bytes. It
+     * returns the final status, or PXS_INPROGRESS and later calls
+     * pxs__request_complete(req, status) from progress. */
+    pxs_status_t (*get)(pxs_conn_t *conn, const pxs_pdesc_t *p, void *dst,
+                        pxs_request_t *req);
+    void (*cancel)(pxs_conn_t *conn, pxs_request_t *req);
+    /* Is the object still live at its owner? */
+    pxs_status_t (*check)(pxs_conn_t *conn, const pxs_pdesc_t *p);
+    /* Zero-copy read-only pointer to the object's bytes, if mappable. */
+    pxs_status_t (*view)(pxs_conn_t *conn, const pxs_pdesc_t *p, const void **data_p);
+    /* The view of p is released: its mapping may go. */
+    void (*view_release)(pxs_conn_t *conn, const pxs_pdesc_t *p);
+    /* Drive outstanding gets; returns how many completed. */
+    int (*progress)(pxs_conn_t *conn);
+} pxs_conn_ops_t;
+
+struct pxs_conn {
+    const pxs_conn_ops_t *ops;
+    pxs_context_t *ctx;
+    void *priv;
+};
+
+/* Shared "not supported" slots. */
+pxs_status_t pxs_conn_unsup_mem_alloc(pxs_conn_t *, size_t, void **);
+void pxs_conn_unsup_mem_free(pxs_conn_t *, void *);
+pxs_status_t pxs_conn_unsup_get(pxs_conn_t *, const pxs_pdesc_t *, void *, pxs_request_t *);
+void pxs_conn_noop_cancel(pxs_conn_t *, pxs_request_t *);
+pxs_status_t pxs_conn_unsup_view(pxs_conn_t *, const pxs_pdesc_t *, const void **);
+void pxs_conn_noop_view_release(pxs_conn_t *, const pxs_pdesc_t *);
+int pxs_conn_noop_progress(pxs_conn_t *);
+
+/* Core services for connectors. */
+/* The generation table of a live context of this process, or NULL. */
+const pxs_objtab_t *pxs_conn_local_table(uint64_t owner_id);
+/* Identity of the context a connector instance belongs to. */
+uint64_t pxs_conn_owner_id(const pxs_conn_t *conn);
+
+/* Memory from pxs_alloc-style shared segments of the context: the default
+ * mem_alloc/mem_free for connectors that have nothing better. */
+pxs_status_t pxs_conn_seg_mem_alloc(pxs_conn_t *, size_t, void **);
+void pxs_conn_seg_mem_free(pxs_conn_t *, void *);
+
+/* Complete an asynchronous get (called by connectors from progress). */
+void pxs__request_complete(pxs_request_t *req, pxs_status_t status);
+
+/* Built-in connectors (transports/<name>/). */
+extern const pxs_conn_ops_t pxs_conn_local_ops;
+extern const pxs_conn_ops_t pxs_conn_shm_ops;
+
+#endif

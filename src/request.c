@@ -1,0 +1,86 @@
+/* The request engine: a per-context pool of requests, completion, test,
+ * wait with deadlines, cancel. */
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pxs_int.h"
+
+pxs_request_t *pxs__request_get(pxs_context_t *ctx)
+{
+    pxs_request_t *r = ctx->free_reqs;
+    if (r) ctx->free_reqs = r->next_free;
+    else if (!(r = malloc(sizeof *r))) return NULL;
+    memset(r, 0, sizeof *r);
+    r->ctx = ctx;
+    r->status = PXS_INPROGRESS;
+    return r;
+}
+
+void pxs__request_put(pxs_request_t *r)
+{
+    r->next_free = r->ctx->free_reqs;
+    r->ctx->free_reqs = r;
+}
+
+void pxs__requests_free_all(pxs_context_t *ctx)
+{
+    while (ctx->free_reqs) {
+        pxs_request_t *r = ctx->free_reqs;
+        ctx->free_reqs = r->next_free;
+        free(r);
+    }
+}
+
+void pxs__request_complete(pxs_request_t *r, pxs_status_t status)
+{
+    /* A stale object never yields bytes, even partly copied ones. */
+    if (status == PXS_ERR_EVICTED && r->dst) memset(r->dst, 0, r->dst_len);
+    r->status = status;
+}
+
+pxs_status_t pxs_test(pxs_request_t *r)
+{
+    if (!r) return PXS_ERR_INVALID_PARAM;
+    pxs_context_t *ctx = r->ctx;
+    pxs__lock(ctx);
+    if (r->status == PXS_INPROGRESS) {
+        r->conn->ops->progress(r->conn);
+        if (r->status == PXS_INPROGRESS && r->deadline_ns && pxs__now_ns() >= r->deadline_ns) {
+            r->conn->ops->cancel(r->conn, r);
+            r->status = PXS_ERR_TIMEOUT;
+        }
+    }
+    pxs_status_t st = r->status;
+    pxs__unlock(ctx);
+    return st;
+}
+
+uint64_t pxs__deadline(const pxs_context_t *ctx, int timeout_ms)
+{
+    if (timeout_ms == PXS_TIMEOUT_DEFAULT) timeout_ms = ctx->timeout_ms;
+    if (timeout_ms < 0) return 0;
+    return pxs__now_ns() + (uint64_t)timeout_ms * 1000000ull;
+}
+
+pxs_status_t pxs_wait(pxs_request_t *r, int timeout_ms)
+{
+    if (!r) return PXS_ERR_INVALID_PARAM;
+    uint64_t deadline = pxs__deadline(r->ctx, timeout_ms);
+    for (unsigned spins = 0;; spins++) {
+        pxs_status_t st = pxs_test(r);
+        if (st != PXS_INPROGRESS) return st;
+        if (deadline && pxs__now_ns() >= deadline) return PXS_ERR_TIMEOUT;
+        if (spins > 64) sched_yield();
+    }
+}
+
+void pxs_request_free(pxs_request_t *r)
+{
+    if (!r) return;
+    pxs_context_t *ctx = r->ctx;
+    pxs__lock(ctx);
+    if (r->status == PXS_INPROGRESS) r->conn->ops->cancel(r->conn, r);
+    pxs__request_put(r);
+    pxs__unlock(ctx);
+}

@@ -1,0 +1,92 @@
+/* The consumer path: resolve into the caller's buffer or a library one,
+ * blocking or not. Inline proxies never reach a connector. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pxs_int.h"
+
+static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, void *dst,
+                                  size_t cap, int timeout_ms, pxs_request_t **req_p)
+{
+    *req_p = NULL;
+    if (d->size > cap) return PXS_ERR_BUFFER_TOO_SMALL;
+    if (d->size && !dst) return PXS_ERR_INVALID_PARAM;
+    if (d->flags & PXS_WF_INLINE) {
+        if (d->size) memcpy(dst, d->data, d->size);
+        return PXS_OK;
+    }
+    pxs_conn_t *conn;
+    pxs__lock(ctx);
+    pxs_status_t st = pxs__conn_get(ctx, d->connector, &conn);
+    pxs_request_t *r = st == PXS_OK ? pxs__request_get(ctx) : NULL;
+    pxs__unlock(ctx);
+    if (st != PXS_OK) return st;
+    if (!r) return PXS_ERR_NO_MEMORY;
+    r->conn = conn;
+    r->dst = dst;
+    r->dst_len = d->size;
+    r->deadline_ns = pxs__deadline(ctx, timeout_ms);
+    st = conn->ops->get(conn, d, dst, r);
+    if (st == PXS_INPROGRESS) {
+        *req_p = r;
+        return st;
+    }
+    pxs__request_complete(r, st);
+    pxs__lock(ctx);
+    pxs__request_put(r);
+    pxs__unlock(ctx);
+    return st;
+}
+
+pxs_status_t pxs_resolve_nb(pxs_context_t *ctx, const pxs_proxy_t *proxy, void *dst, size_t cap,
+                            const pxs_resolve_params_t *params, pxs_request_t **req_p)
+{
+    if (!req_p) return PXS_ERR_INVALID_PARAM;
+    *req_p = NULL;
+    pxs_pdesc_t d;
+    pxs_status_t st = pxs__proxy_check(ctx, proxy, &d);
+    if (st != PXS_OK) return st;
+    int timeout = (params && (params->field_mask & PXS_RESOLVE_PARAM_TIMEOUT))
+                      ? params->timeout_ms
+                      : PXS_TIMEOUT_DEFAULT;
+    return resolve_start(ctx, &d, dst, cap, timeout, req_p);
+}
+
+pxs_status_t pxs_resolve(pxs_context_t *ctx, const pxs_proxy_t *proxy, void *dst, size_t cap,
+                         size_t *len_p)
+{
+    pxs_pdesc_t d;
+    pxs_status_t st = pxs__proxy_check(ctx, proxy, &d);
+    if (st != PXS_OK) return st;
+    if (len_p) *len_p = (size_t)d.size;
+    pxs_request_t *r;
+    st = resolve_start(ctx, &d, dst, cap, PXS_TIMEOUT_DEFAULT, &r);
+    if (st == PXS_INPROGRESS) {
+        /* The request carries the context's deadline: this cannot spin forever. */
+        st = pxs_wait(r, PXS_TIMEOUT_INFINITE);
+        pxs_request_free(r);
+    }
+    return st;
+}
+
+pxs_status_t pxs_resolve_alloc(pxs_context_t *ctx, const pxs_proxy_t *proxy, void **buf_p,
+                               size_t *len_p)
+{
+    if (!buf_p) return PXS_ERR_INVALID_PARAM;
+    pxs_pdesc_t d;
+    pxs_status_t st = pxs__proxy_check(ctx, proxy, &d);
+    if (st != PXS_OK) return st;
+    if (d.size > SIZE_MAX - 1) return PXS_ERR_NO_MEMORY;
+    void *buf = malloc(d.size ? (size_t)d.size : 1);
+    if (!buf) return PXS_ERR_NO_MEMORY;
+    st = pxs_resolve(ctx, proxy, buf, (size_t)d.size, NULL);
+    if (st != PXS_OK) {
+        free(buf);
+        return st;
+    }
+    *buf_p = buf;
+    if (len_p) *len_p = (size_t)d.size;
+    return PXS_OK;
+}
+
+void pxs_buffer_free(void *buf) { free(buf); }

@@ -1,0 +1,43 @@
+/* Shared segments in /dev/shm, named
+ *   pxs.<pid>.<start time>.<owner id hex>.<suffix>
+ * so a later process can tell whose they are and remove those of processes
+ * that died without cleaning up (pxs__seg_reap_stale). Mode 0600. */
+#ifndef PXS_SEG_H
+#define PXS_SEG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <pxs/status.h>
+
+#define PXS_SHM_DIR "/dev/shm"
+#define PXS_SEG_NAME_MAX 96
+
+typedef struct pxs_seg {
+    uint32_t id;
+    void *base;
+    size_t size;    /* usable bytes (requested size) */
+    size_t map_len; /* page-rounded mapping */
+    bool user;      /* from pxs_alloc (vs. a copying put) */
+    uint32_t nobjs; /* live objects whose bytes lie here */
+    char name[PXS_SEG_NAME_MAX];
+} pxs_seg_t;
+
+void pxs__seg_name(char *buf, size_t cap, pid_t pid, uint64_t start, uint64_t owner,
+                   const char *suffix);
+/* Create and map read-write (fails if it exists). */
+pxs_status_t pxs__seg_create(const char *name, size_t len, void **base_p);
+/* Map an existing segment read-only; *len_p gets its size. */
+pxs_status_t pxs__seg_map_ro(const char *name, void **base_p, size_t *len_p);
+void pxs__seg_unlink(const char *name);
+/* Remove segments of dead processes; returns how many. */
+int pxs__seg_reap_stale(void);
+
+/* Process identity and liveness (proc.c). */
+uint64_t pxs__proc_start_time(pid_t pid); /* 0 if unknown */
+/* PXS_OK alive, PXS_ERR_PEER_DEAD gone (or pid reused when start != 0). */
+pxs_status_t pxs__proc_alive(pid_t pid, uint64_t start);
+uint64_t pxs__node_id(void);
+
+#endif

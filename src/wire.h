@@ -1,0 +1,74 @@
+/* The proxy wire format, version 1 (all integers little-endian):
+ *
+ *   off size field
+ *     0  4   magic "PXS1"
+ *     4  1   version (1)
+ *     5  1   connector id (pxs_connector_id_t)
+ *     6  1   memory type
+ *     7  1   flags (PXS_WF_*)
+ *     8  2   header length (72 in v1; later revisions append fields)
+ *    10  2   blob length (connector's remote-access bytes, <= 256)
+ *    12  4   total length, checksum included
+ *    16  8   domain id        24  8  owner id       32  8  object key
+ *    40  8   store id         48  8  object size    56  8  generation
+ *    64  4   slot in the owner's generation table   68  4  reserved (0)
+ *    72  .   blob, then the object bytes if PXS_WF_INLINE
+ *   end  4   CRC-32C of every byte before it
+ */
+#ifndef PXS_WIRE_H
+#define PXS_WIRE_H
+
+#include <pxs/proxy.h>
+#include <stdint.h>
+#include <string.h>
+
+#define PXS_WIRE_MAGIC     0x31535850u /* "PXS1" read as little-endian */
+#define PXS_WIRE_VERSION   1
+#define PXS_WIRE_HDR_V1    72
+#define PXS_WIRE_BLOB_MAX  256
+#define PXS_WIRE_CRC_LEN   4
+#define PXS_WF_INLINE      0x01u
+#define PXS_WF_KNOWN       (PXS_WF_INLINE)
+
+_Static_assert(PXS_WIRE_HDR_V1 + PXS_WIRE_BLOB_MAX + PXS_INLINE_LIMIT + PXS_WIRE_CRC_LEN
+               <= PXS_PROXY_MAX, "PXS_PROXY_MAX too small");
+
+/* A validated proxy, fields in host order, pointers into the proxy bytes. */
+typedef struct {
+    uint8_t version, connector, memtype, flags;
+    uint16_t hdr_len, blob_len;
+    uint32_t total_len;
+    uint64_t domain, owner, key, store, size, gen;
+    uint32_t slot;
+    const uint8_t *blob;
+    const uint8_t *data; /* inline bytes, or NULL */
+} pxs_pdesc_t;
+
+static inline void pxs_wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void pxs_wr32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void pxs_wr64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t pxs_rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t pxs_rd32(const uint8_t *p) {
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+static inline uint64_t pxs_rd64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+uint32_t pxs__crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* Validate untrusted bytes (len of them) and describe them. */
+pxs_status_t pxs__wire_parse(const uint8_t *buf, size_t len, pxs_pdesc_t *d);
+
+/* Build a proxy: header fields from d (blob/data pointers are sources). */
+pxs_status_t pxs__wire_build(const pxs_pdesc_t *d, pxs_proxy_t *out);
+
+#endif
