@@ -1,0 +1,159 @@
+#include "peer.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void fill_pattern(void *buf, size_t len, unsigned seed)
+{
+    uint8_t *b = buf;
+    for (size_t i = 0; i < len; i++) b[i] = (uint8_t)(seed * 131u + i * 31u + (i >> 12));
+}
+
+int check_pattern(const void *buf, size_t len, unsigned seed)
+{
+    const uint8_t *b = buf;
+    for (size_t i = 0; i < len; i++)
+        if (b[i] != (uint8_t)(seed * 131u + i * 31u + (i >> 12))) return 0;
+    return 1;
+}
+
+static int full_write(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int full_read(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* The peer's main loop; never returns. */
+static void peer_main(int cmd_fd, int reply_fd, const char *connector, const char *domain,
+                     const obj_spec_t *objs, size_t nobjs)
+{
+    pxs_context_params_t cp = {.field_mask = domain ? PXS_CONTEXT_PARAM_DOMAIN : 0, .domain = domain};
+    pxs_context_t *ctx;
+    pxs_store_t *store;
+    pxs_store_params_t sp = {.field_mask = PXS_STORE_PARAM_CONNECTOR, .connector = connector};
+    if (pxs_init(&cp, &ctx) != PXS_OK || pxs_store_open(ctx, &sp, &store) != PXS_OK) _exit(2);
+    pxs_proxy_t *proxies = calloc(nobjs, sizeof *proxies);
+    if (!proxies) _exit(2);
+    for (size_t i = 0; i < nobjs; i++) {
+        void *buf = NULL;
+        size_t sz = objs[i].size ? objs[i].size : 1;
+        if (objs[i].kind == OBJ_ALLOC) {
+            if (pxs_alloc(ctx, sz, &buf) != PXS_OK) _exit(3);
+        } else {
+            buf = malloc(sz);
+        }
+        fill_pattern(buf, objs[i].size, objs[i].seed);
+        pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS,
+                               .flags = objs[i].kind == OBJ_COPY     ? PXS_PUT_COPY | PXS_PUT_NO_INLINE
+                                        : objs[i].kind == OBJ_INLINE ? 0
+                                                                     : PXS_PUT_NO_INLINE};
+        int32_t st = pxs_put(store, buf, objs[i].size, &pp, &proxies[i]);
+        if (objs[i].kind == OBJ_COPY) {
+            memset(buf, 0xEE, sz); /* the copy must not see this */
+        }
+        uint32_t len = (uint32_t)pxs_proxy_len(&proxies[i]);
+        if (st != PXS_OK) len = 0;
+        if (full_write(reply_fd, &len, sizeof len) || full_write(reply_fd, proxies[i].bytes, len))
+            _exit(4);
+    }
+    for (;;) {
+        char cmd;
+        uint32_t arg;
+        if (full_read(cmd_fd, &cmd, 1) || full_read(cmd_fd, &arg, sizeof arg)) _exit(0); /* parent gone */
+        if (cmd == 'e') {
+            int32_t st = arg < nobjs ? pxs_evict(store, &proxies[arg]) : PXS_ERR_INVALID_PARAM;
+            if (full_write(reply_fd, &st, sizeof st)) _exit(5);
+        } else if (cmd == 'q') {
+            pxs_finalize(ctx);
+            _exit(0);
+        } else if (cmd == 'k') {
+            _exit(0); /* no finalize: looks like a crash to everyone else */
+        }
+    }
+}
+
+int peer_start(test_peer_t *p, const char *connector, const char *domain, const obj_spec_t *objs,
+               size_t nobjs, pxs_proxy_t *proxies)
+{
+    int to[2], from[2];
+    if (pipe(to) || pipe(from)) return -1;
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        close(to[1]);
+        close(from[0]);
+        peer_main(to[0], from[1], connector, domain, objs, nobjs);
+    }
+    close(to[0]);
+    close(from[1]);
+    p->pid = pid;
+    p->cmd_fd = to[1];
+    p->reply_fd = from[0];
+    for (size_t i = 0; i < nobjs; i++) {
+        uint32_t len;
+        if (full_read(p->reply_fd, &len, sizeof len) || len > PXS_PROXY_MAX) return -1;
+        if (len == 0) return -1;
+        uint8_t wire[PXS_PROXY_MAX];
+        if (full_read(p->reply_fd, wire, len)) return -1;
+        if (pxs_proxy_decode(wire, len, &proxies[i]) != PXS_OK) return -1;
+    }
+    return 0;
+}
+
+static int peer_cmd(test_peer_t *p, char cmd, uint32_t arg)
+{
+    return full_write(p->cmd_fd, &cmd, 1) || full_write(p->cmd_fd, &arg, sizeof arg) ? -1 : 0;
+}
+
+int peer_evict(test_peer_t *p, size_t i)
+{
+    int32_t st;
+    if (peer_cmd(p, 'e', (uint32_t)i) || full_read(p->reply_fd, &st, sizeof st)) return -1000;
+    return st;
+}
+
+static int peer_reap(test_peer_t *p)
+{
+    int status = 0;
+    close(p->cmd_fd);
+    close(p->reply_fd);
+    if (waitpid(p->pid, &status, 0) != p->pid) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int peer_quit(test_peer_t *p)
+{
+    peer_cmd(p, 'q', 0);
+    return peer_reap(p);
+}
+
+int peer_crash(test_peer_t *p)
+{
+    peer_cmd(p, 'k', 0);
+    return peer_reap(p);
+}

@@ -1,0 +1,317 @@
+/* The conformance suite: the same cases against every connector, chosen by
+ * PXS_TEST_CONNECTOR (meson registers one run per connector). Cases a
+ * connector cannot support are excluded by its capability bits, as fabtests
+ * does per provider; they still check that the refusal is clean. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pxs/pxs.h>
+#include "../common/peer.h"
+
+static const char *conn_name;
+static uint64_t caps;
+static pxs_context_t *ctx;
+static pxs_store_t *store;
+
+static void setup(void)
+{
+    conn_name = getenv("PXS_TEST_CONNECTOR");
+    cr_assert(conn_name, "set PXS_TEST_CONNECTOR");
+    pxs_connector_desc_t d;
+    caps = 0;
+    for (unsigned i = 0; pxs_connector_describe(i, &d) == PXS_OK; i++)
+        if (!strcmp(d.name, conn_name)) caps = d.caps | (1ull << 63);
+    cr_assert(caps, "connector %s not built in", conn_name);
+    cr_assert_eq(pxs_init(NULL, &ctx), PXS_OK);
+    pxs_store_params_t sp = {.field_mask = PXS_STORE_PARAM_CONNECTOR, .connector = conn_name};
+    cr_assert_eq(pxs_store_open(ctx, &sp, &store), PXS_OK);
+}
+
+static void teardown(void) { pxs_finalize(ctx); }
+
+TestSuite(conformance, .init = setup, .fini = teardown, .timeout = 60);
+
+static pxs_proxy_t put(const void *buf, size_t len, uint32_t flags)
+{
+    pxs_proxy_t p;
+    pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = flags};
+    pxs_status_t st = pxs_put(store, buf, len, &pp, &p);
+    cr_assert_eq(st, PXS_OK, "put of %zu bytes: %s", len, pxs_strerror(st));
+    return p;
+}
+
+static void expect_resolve(const pxs_proxy_t *p, size_t len, unsigned seed)
+{
+    uint8_t *out = malloc(len + 1);
+    size_t n = 0;
+    pxs_status_t st = pxs_resolve(ctx, p, out, len, &n);
+    cr_assert_eq(st, PXS_OK, "resolve %zu bytes: %s", len, pxs_strerror(st));
+    cr_assert_eq(n, len);
+    cr_assert(check_pattern(out, len, seed), "bytes differ at size %zu", len);
+    free(out);
+}
+
+Test(conformance, round_trip_every_size_and_kind)
+{
+    static const size_t sizes[] = {0, 1, 100, 1023, 1024, 1025, 4096, 65537, 1 << 20, 8 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t len = sizes[i];
+        uint8_t *user = malloc(len + 1), *mem;
+        cr_assert_eq(pxs_alloc(ctx, len + 1, (void **)&mem), PXS_OK);
+        fill_pattern(user, len, (unsigned)i);
+        fill_pattern(mem, len, (unsigned)i);
+        pxs_proxy_t p[5] = {put(user, len, 0), put(user, len, PXS_PUT_NO_INLINE),
+                            put(user, len, PXS_PUT_COPY | PXS_PUT_NO_INLINE),
+                            put(mem, len, PXS_PUT_NO_INLINE), put(mem, len, PXS_PUT_COPY)};
+        for (int k = 0; k < 5; k++) expect_resolve(&p[k], len, (unsigned)i);
+        for (int k = 0; k < 5; k++) cr_assert_eq(pxs_evict(store, &p[k]), PXS_OK);
+        cr_assert_eq(pxs_free(ctx, mem), PXS_OK);
+        free(user);
+    }
+}
+
+Test(conformance, zero_copy_put_exposes_the_buffer_in_place)
+{
+    if (!(caps & PXS_CAP_ZERO_COPY_PUT)) return;
+    static uint8_t buf[50000];
+    fill_pattern(buf, sizeof buf, 1);
+    pxs_proxy_t p = put(buf, sizeof buf, 0);
+    fill_pattern(buf, sizeof buf, 2); /* no copy was taken: the change shows */
+    expect_resolve(&p, sizeof buf, 2);
+}
+
+Test(conformance, copying_put_takes_a_snapshot)
+{
+    static uint8_t buf[50000];
+    fill_pattern(buf, sizeof buf, 3);
+    pxs_proxy_t p = put(buf, sizeof buf, PXS_PUT_COPY);
+    memset(buf, 0, sizeof buf);
+    expect_resolve(&p, sizeof buf, 3);
+}
+
+Test(conformance, evicted_object_yields_no_bytes)
+{
+    static uint8_t buf[10000], out[10000];
+    fill_pattern(buf, sizeof buf, 4);
+    pxs_proxy_t p = put(buf, sizeof buf, 0);
+    cr_assert_eq(pxs_exists(ctx, &p), PXS_OK);
+    cr_assert_eq(pxs_evict(store, &p), PXS_OK);
+    memset(out, 0x5A, sizeof out);
+    cr_assert_eq(pxs_resolve(ctx, &p, out, sizeof out, NULL), PXS_ERR_EVICTED);
+    for (size_t i = 0; i < sizeof out; i++) cr_assert_eq(out[i], 0, "byte %zu leaked", i);
+    cr_assert_eq(pxs_exists(ctx, &p), PXS_ERR_EVICTED);
+    cr_assert_eq(pxs_evict(store, &p), PXS_ERR_EVICTED, "double evict");
+    void *mem;
+    cr_assert_eq(pxs_resolve_alloc(ctx, &p, &mem, NULL), PXS_ERR_EVICTED);
+}
+
+Test(conformance, stale_proxy_never_reads_reused_memory)
+{
+    static uint8_t buf[10000], out[10000];
+    fill_pattern(buf, sizeof buf, 5);
+    pxs_proxy_t old = put(buf, sizeof buf, 0);
+    cr_assert_eq(pxs_evict(store, &old), PXS_OK);
+    /* Same buffer, same slot, new contents: only the new proxy may read it. */
+    fill_pattern(buf, sizeof buf, 6);
+    pxs_proxy_t fresh = put(buf, sizeof buf, 0);
+    cr_assert_eq(pxs_resolve(ctx, &old, out, sizeof out, NULL), PXS_ERR_EVICTED);
+    expect_resolve(&fresh, sizeof buf, 6);
+}
+
+Test(conformance, short_destination_is_refused_untouched)
+{
+    static uint8_t buf[5000], out[4999];
+    fill_pattern(buf, sizeof buf, 7);
+    for (int inl = 0; inl < 2; inl++) {
+        pxs_proxy_t p = put(buf, inl ? 500 : sizeof buf, inl ? 0 : PXS_PUT_NO_INLINE);
+        size_t need = 0;
+        memset(out, 0x11, sizeof out);
+        cr_assert_eq(pxs_resolve(ctx, &p, out, inl ? 499 : sizeof out, &need),
+                     PXS_ERR_BUFFER_TOO_SMALL);
+        cr_assert_eq(need, inl ? 500u : sizeof buf);
+        cr_assert_eq(out[0], 0x11);
+    }
+}
+
+Test(conformance, resolve_into_library_buffer_and_lazily)
+{
+    static uint8_t buf[300000];
+    fill_pattern(buf, sizeof buf, 8);
+    pxs_proxy_t p = put(buf, sizeof buf, 0);
+    void *mem;
+    size_t n;
+    cr_assert_eq(pxs_resolve_alloc(ctx, &p, &mem, &n), PXS_OK);
+    cr_assert_eq(n, sizeof buf);
+    cr_assert(check_pattern(mem, n, 8));
+    pxs_buffer_free(mem);
+
+    pxs_lazy_t *lazy;
+    cr_assert_eq(pxs_lazy_create(ctx, &p, &lazy), PXS_OK);
+    cr_assert_not(pxs_lazy_is_resolved(lazy));
+    const void *data;
+    cr_assert_eq(pxs_lazy_get(lazy, &data, &n), PXS_OK);
+    cr_assert(pxs_lazy_is_resolved(lazy));
+    cr_assert(check_pattern(data, n, 8));
+    /* Cached: the object can go, the handle keeps serving its bytes. */
+    cr_assert_eq(pxs_evict(store, &p), PXS_OK);
+    const void *again;
+    cr_assert_eq(pxs_lazy_get(lazy, &again, &n), PXS_OK);
+    cr_assert_eq(again, data);
+    pxs_lazy_free(lazy);
+    /* Not yet resolved when the object went: a clear status, retried later. */
+    pxs_proxy_t q = put(buf, sizeof buf, 0);
+    cr_assert_eq(pxs_lazy_create(ctx, &q, &lazy), PXS_OK);
+    cr_assert_eq(pxs_evict(store, &q), PXS_OK);
+    cr_assert_eq(pxs_lazy_get(lazy, &data, &n), PXS_ERR_EVICTED);
+    cr_assert_not(pxs_lazy_is_resolved(lazy));
+    pxs_lazy_free(lazy);
+}
+
+Test(conformance, nonblocking_resolve)
+{
+    static uint8_t buf[1 << 20], out[1 << 20];
+    fill_pattern(buf, sizeof buf, 9);
+    pxs_proxy_t p = put(buf, sizeof buf, 0);
+    pxs_request_t *req = NULL;
+    pxs_resolve_params_t rp = {.field_mask = PXS_RESOLVE_PARAM_TIMEOUT, .timeout_ms = 5000};
+    pxs_status_t st = pxs_resolve_nb(ctx, &p, out, sizeof out, &rp, &req);
+    cr_assert(st == PXS_OK || st == PXS_INPROGRESS, "%s", pxs_strerror(st));
+    if (st == PXS_INPROGRESS) {
+        cr_assert_not_null(req);
+        cr_assert_eq(pxs_wait(req, PXS_TIMEOUT_DEFAULT), PXS_OK);
+        cr_assert_eq(pxs_test(req), PXS_OK);
+        pxs_request_free(req);
+    } else {
+        cr_assert_null(req);
+    }
+    cr_assert(check_pattern(out, sizeof out, 9));
+    cr_assert_eq(pxs_evict(store, &p), PXS_OK);
+    st = pxs_resolve_nb(ctx, &p, out, sizeof out, NULL, &req);
+    if (st == PXS_INPROGRESS) {
+        st = pxs_wait(req, PXS_TIMEOUT_DEFAULT);
+        pxs_request_free(req);
+    }
+    cr_assert_eq(st, PXS_ERR_EVICTED);
+}
+
+Test(conformance, view_of_library_memory_copies_nothing)
+{
+    uint8_t *mem;
+    cr_assert_eq(pxs_alloc(ctx, 1 << 20, (void **)&mem), PXS_OK);
+    fill_pattern(mem, 1 << 20, 10);
+    pxs_proxy_t p = put(mem, 1 << 20, PXS_PUT_NO_INLINE);
+    pxs_view_t *v;
+    pxs_status_t st = pxs_view_acquire(ctx, &p, &v);
+    if (!(caps & PXS_CAP_VIEW)) {
+        cr_assert_eq(st, PXS_ERR_UNSUPPORTED);
+        return;
+    }
+    cr_assert_eq(st, PXS_OK, "%s", pxs_strerror(st));
+    cr_assert_eq(pxs_view_size(v), 1u << 20);
+    cr_assert(check_pattern(pxs_view_data(v), 1 << 20, 10));
+    cr_assert_eq(pxs_view_valid(v), PXS_OK);
+    cr_assert_eq(pxs_evict(store, &p), PXS_OK);
+    cr_assert_eq(pxs_view_valid(v), PXS_ERR_EVICTED);
+    pxs_view_release(v);
+    cr_assert_eq(pxs_view_acquire(ctx, &p, &v), PXS_ERR_EVICTED);
+    /* Inline objects are viewable anywhere: their bytes travel along. */
+    pxs_proxy_t small = put(mem, 16, 0);
+    cr_assert_eq(pxs_view_acquire(ctx, &small, &v), PXS_OK);
+    cr_assert_eq(memcmp(pxs_view_data(v), mem, 16), 0);
+    pxs_view_release(v);
+}
+
+Test(conformance, closing_a_store_evicts_its_objects)
+{
+    static uint8_t buf[10000], out[10000];
+    pxs_store_t *other;
+    pxs_store_params_t sp = {.field_mask = PXS_STORE_PARAM_CONNECTOR | PXS_STORE_PARAM_NAME,
+                             .connector = conn_name, .name = "second"};
+    cr_assert_eq(pxs_store_open(ctx, &sp, &other), PXS_OK);
+    pxs_proxy_t p;
+    pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_NO_INLINE};
+    cr_assert_eq(pxs_put(other, buf, sizeof buf, &pp, &p), PXS_OK);
+    cr_assert_eq(pxs_evict(store, &p), PXS_ERR_NOT_OWNER, "another store's object");
+    pxs_store_close(other);
+    cr_assert_eq(pxs_resolve(ctx, &p, out, sizeof out, NULL), PXS_ERR_EVICTED);
+}
+
+Test(conformance, full_object_table_is_a_clear_status)
+{
+    pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_MAX_OBJECTS, .max_objects = 4};
+    pxs_context_t *small;
+    pxs_store_t *s;
+    pxs_store_params_t sp = {.field_mask = PXS_STORE_PARAM_CONNECTOR, .connector = conn_name};
+    cr_assert_eq(pxs_init(&cp, &small), PXS_OK);
+    cr_assert_eq(pxs_store_open(small, &sp, &s), PXS_OK);
+    static uint8_t buf[4096];
+    pxs_proxy_t p[5];
+    pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_NO_INLINE};
+    for (int i = 0; i < 4; i++) cr_assert_eq(pxs_put(s, buf, sizeof buf, &pp, &p[i]), PXS_OK);
+    cr_assert_eq(pxs_put(s, buf, sizeof buf, &pp, &p[4]), PXS_ERR_NO_RESOURCE);
+    cr_assert_eq(pxs_put(s, buf, 8, NULL, &p[4]), PXS_OK, "inline objects take no slot");
+    cr_assert_eq(pxs_evict(s, &p[0]), PXS_OK);
+    cr_assert_eq(pxs_put(s, buf, sizeof buf, &pp, &p[0]), PXS_OK);
+    pxs_finalize(small);
+}
+
+/* --- across processes ---------------------------------------------------- */
+
+static const obj_spec_t peer_objs[] = {
+    {3 << 20, OBJ_USER, 21}, {3 << 20, OBJ_ALLOC, 22}, {123457, OBJ_COPY, 23},
+    {200, OBJ_INLINE, 24},   {70000, OBJ_USER, 25},
+};
+#define NPEER (sizeof peer_objs / sizeof peer_objs[0])
+
+Test(conformance, other_process_resolves_evicts_and_dies)
+{
+    test_peer_t peer;
+    pxs_proxy_t p[NPEER];
+    cr_assert_eq(peer_start(&peer, conn_name, NULL, peer_objs, NPEER, p), 0);
+    uint8_t *out = malloc(3 << 20);
+    if (!(caps & PXS_CAP_CROSS_PROCESS)) {
+        cr_assert_eq(pxs_resolve(ctx, &p[0], out, 3 << 20, NULL), PXS_ERR_UNREACHABLE);
+        expect_resolve(&p[3], 200, 24); /* inline needs no connector */
+        cr_assert_eq(peer_quit(&peer), 0);
+        free(out);
+        return;
+    }
+    for (size_t i = 0; i < NPEER; i++) expect_resolve(&p[i], peer_objs[i].size, peer_objs[i].seed);
+    if (caps & PXS_CAP_VIEW) {
+        pxs_view_t *v;
+        cr_assert_eq(pxs_view_acquire(ctx, &p[1], &v), PXS_OK);
+        cr_assert(check_pattern(pxs_view_data(v), 3 << 20, 22));
+        pxs_view_release(v);
+        cr_assert_eq(pxs_view_acquire(ctx, &p[0], &v), PXS_ERR_UNSUPPORTED, "private memory");
+    }
+    /* Evicted by its owner: no bytes, whatever the kind. */
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(peer_evict(&peer, i), PXS_OK);
+        cr_assert_eq(pxs_resolve(ctx, &p[i], out, 3 << 20, NULL), PXS_ERR_EVICTED);
+        cr_assert_eq(pxs_exists(ctx, &p[i]), PXS_ERR_EVICTED);
+    }
+    /* The owner dies without cleaning up: a clear status, and inline
+     * objects still resolve because they never needed the owner. */
+    cr_assert_eq(peer_crash(&peer), 0);
+    cr_assert_eq(pxs_resolve(ctx, &p[4], out, 70000, NULL), PXS_ERR_PEER_DEAD);
+    cr_assert_eq(pxs_exists(ctx, &p[4]), PXS_ERR_PEER_DEAD);
+    expect_resolve(&p[3], 200, 24);
+    free(out);
+}
+
+Test(conformance, owner_that_finalized_and_exited)
+{
+    if (!(caps & PXS_CAP_CROSS_PROCESS)) return;
+    test_peer_t peer;
+    pxs_proxy_t p[NPEER];
+    cr_assert_eq(peer_start(&peer, conn_name, NULL, peer_objs, NPEER, p), 0);
+    cr_assert_eq(peer_quit(&peer), 0);
+    uint8_t *out = malloc(3 << 20);
+    for (size_t i = 0; i < NPEER; i++) {
+        if (peer_objs[i].kind == OBJ_INLINE) continue;
+        pxs_status_t st = pxs_resolve(ctx, &p[i], out, 3 << 20, NULL);
+        cr_assert(st == PXS_ERR_PEER_DEAD || st == PXS_ERR_EVICTED, "%s", pxs_strerror(st));
+    }
+    free(out);
+}
