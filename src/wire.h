@@ -7,7 +7,7 @@
  *     6  1   memory type
  *     7  1   flags (PXS_WF_*)
  *     8  2   header length (72 in v1; later revisions append fields)
- *    10  2   blob length (connector's remote-access bytes, <= 256)
+ *    10  2   blob length (connector's remote-access bytes, <= 512)
  *    12  4   total length, checksum included
  *    16  8   domain id        24  8  owner id       32  8  object key
  *    40  8   store id         48  8  object size    56  8  generation
@@ -25,7 +25,7 @@
 #define PXS_WIRE_MAGIC     0x31535850u /* "PXS1" read as little-endian */
 #define PXS_WIRE_VERSION   1
 #define PXS_WIRE_HDR_V1    72
-#define PXS_WIRE_BLOB_MAX  256
+#define PXS_WIRE_BLOB_MAX  512 /* a UCX worker address and two rkeys fit */
 #define PXS_WIRE_CRC_LEN   4
 #define PXS_WF_INLINE      0x01u
 #define PXS_WF_KNOWN       (PXS_WF_INLINE)

@@ -23,7 +23,7 @@ extern "C" {
 /** Largest encoded proxy, header and inline bytes included. */
 #define PXS_PROXY_MAX 4096
 /** Largest object that may travel inline (upper bound of inline_max). */
-#define PXS_INLINE_LIMIT 3584
+#define PXS_INLINE_LIMIT 3072
 /** Largest text form, terminating NUL included. */
 #define PXS_PROXY_TEXT_MAX (4 + ((PXS_PROXY_MAX + 2) / 3) * 4 + 1)
 

@@ -158,7 +158,7 @@ Test(codec, inconsistent_fields_are_corrupt)
     cr_assert_eq(pxs_proxy_decode(b, len, &q), PXS_ERR_CORRUPT);
 
     memcpy(b, p.bytes, len);
-    pxs_wr16(b + 10, 300); /* blob longer than allowed */
+    pxs_wr16(b + 10, 600); /* blob longer than allowed */
     reseal(b);
     cr_assert_eq(pxs_proxy_decode(b, len, &q), PXS_ERR_CORRUPT);
 
