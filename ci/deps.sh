@@ -10,14 +10,14 @@ pxs_install_deps() {
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     echo "ci: installing missing packages: ${missing[*]}"
-    local sudo=""
     if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null || { echo "ci: not root and no sudo: install ${missing[*]}" >&2; return 1; }
-        sudo="sudo -n"
+        echo "ci: missing packages: ${missing[*]}" >&2
+        echo "ci: run as root, or install them first: apt-get install ${missing[*]}" >&2
+        return 1
     fi
     export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -qq
-    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # What building and testing pxs needs (optional parts included, so the

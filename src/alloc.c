@@ -74,8 +74,8 @@ pxs_status_t pxs_alloc(pxs_context_t *ctx, size_t size, void **ptr_p)
 
 pxs_status_t pxs_free(pxs_context_t *ctx, void *ptr)
 {
-    if (!ctx) return PXS_ERR_INVALID_PARAM;
     if (!ptr) return PXS_OK;
+    if (!ctx) return PXS_ERR_INVALID_PARAM;
     pxs__lock(ctx);
     pxs_seg_t *seg = NULL;
     for (size_t i = 0; i < ctx->nsegs; i++)
@@ -101,7 +101,7 @@ pxs_status_t pxs_free(pxs_context_t *ctx, void *ptr)
 }
 
 /* Default connector memory: one segment per copied object. */
-pxs_status_t pxs_conn_seg_mem_alloc(pxs_conn_t *conn, size_t len, void **ptr_p)
+pxs_status_t pxs__conn_seg_mem_alloc(pxs_conn_t *conn, size_t len, void **ptr_p)
 {
     pxs_seg_t *seg;
     pxs_status_t st = pxs__seg_alloc(conn->ctx, len ? len : 1, false, &seg);
@@ -109,7 +109,7 @@ pxs_status_t pxs_conn_seg_mem_alloc(pxs_conn_t *conn, size_t len, void **ptr_p)
     return st;
 }
 
-void pxs_conn_seg_mem_free(pxs_conn_t *conn, void *ptr)
+void pxs__conn_seg_mem_free(pxs_conn_t *conn, void *ptr)
 {
     pxs_context_t *ctx = conn->ctx;
     for (size_t i = 0; i < ctx->nsegs; i++) {

@@ -5,8 +5,8 @@
 #include "pxs_int.h"
 
 static const pxs_conn_ops_t *const builtin[] = {
-    &pxs_conn_local_ops,
-    &pxs_conn_shm_ops,
+    &pxs__conn_local_ops,
+    &pxs__conn_shm_ops,
 };
 #define NBUILTIN (sizeof builtin / sizeof builtin[0])
 
@@ -64,34 +64,28 @@ pxs_status_t pxs_connector_describe(unsigned i, pxs_connector_desc_t *desc)
     return PXS_OK;
 }
 
-pxs_status_t pxs_conn_unsup_mem_alloc(pxs_conn_t *c, size_t l, void **p)
+pxs_status_t pxs__conn_unsup_mem_alloc(pxs_conn_t *c, size_t l, void **p)
 {
     (void)c, (void)l, (void)p;
     return PXS_ERR_UNSUPPORTED;
 }
-void pxs_conn_unsup_mem_free(pxs_conn_t *c, void *p) { (void)c, (void)p; }
-pxs_status_t pxs_conn_unsup_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *d, pxs_request_t *r)
+void pxs__conn_unsup_mem_free(pxs_conn_t *c, void *p) { (void)c, (void)p; }
+pxs_status_t pxs__conn_unsup_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *d, pxs_request_t *r)
 {
     (void)c, (void)p, (void)d, (void)r;
     return PXS_ERR_UNSUPPORTED;
 }
-void pxs_conn_noop_cancel(pxs_conn_t *c, pxs_request_t *r) { (void)c, (void)r; }
-pxs_status_t pxs_conn_unsup_view(pxs_conn_t *c, const pxs_pdesc_t *p, const void **d)
+void pxs__conn_noop_cancel(pxs_conn_t *c, pxs_request_t *r) { (void)c, (void)r; }
+pxs_status_t pxs__conn_unsup_view(pxs_conn_t *c, const pxs_pdesc_t *p, const void **d)
 {
     (void)c, (void)p, (void)d;
     return PXS_ERR_UNSUPPORTED;
 }
-int pxs_conn_noop_progress(pxs_conn_t *c)
+int pxs__conn_noop_progress(pxs_conn_t *c)
 {
     (void)c;
     return 0;
 }
-void pxs_conn_noop_view_release(pxs_conn_t *c, const pxs_pdesc_t *p) { (void)c, (void)p; }
+void pxs__conn_noop_view_release(pxs_conn_t *c, const pxs_pdesc_t *p) { (void)c, (void)p; }
 
-const pxs_objtab_t *pxs_conn_local_table(uint64_t owner_id)
-{
-    pxs_context_t *ctx = pxs__ctx_find_live(owner_id);
-    return ctx ? &ctx->tab : NULL;
-}
-
-uint64_t pxs_conn_owner_id(const pxs_conn_t *conn) { return conn->ctx->owner_id; }
+uint64_t pxs__conn_owner_id(const pxs_conn_t *conn) { return conn->ctx->owner_id; }

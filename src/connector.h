@@ -1,10 +1,11 @@
 /* The connector interface: one ops table per connector, shaped for RDMA.
  *
- * A connector sees only this header and the public ones. The core owns
+ * A connector sees this header, the public ones, and the core's service
+ * headers (log.h, seg.h, objtab.h, wire.h), never pxs_int.h. The core owns
  * objects, generations and requests; a connector exposes memory (register,
  * pack remote access into the proxy blob, revoke) and reads it (a one-sided
  * get into the caller's destination, completed now or later through the
- * request engine). Slots a connector lacks point at the pxs_conn_unsup_*
+ * request engine). Slots a connector lacks point at the pxs__conn_unsup_*
  * stubs, never NULL, so the core calls without checks.
  */
 #ifndef PXS_CONNECTOR_INT_H
@@ -82,30 +83,32 @@ struct pxs_conn {
 };
 
 /* Shared "not supported" slots. */
-pxs_status_t pxs_conn_unsup_mem_alloc(pxs_conn_t *, size_t, void **);
-void pxs_conn_unsup_mem_free(pxs_conn_t *, void *);
-pxs_status_t pxs_conn_unsup_get(pxs_conn_t *, const pxs_pdesc_t *, void *, pxs_request_t *);
-void pxs_conn_noop_cancel(pxs_conn_t *, pxs_request_t *);
-pxs_status_t pxs_conn_unsup_view(pxs_conn_t *, const pxs_pdesc_t *, const void **);
-void pxs_conn_noop_view_release(pxs_conn_t *, const pxs_pdesc_t *);
-int pxs_conn_noop_progress(pxs_conn_t *);
+pxs_status_t pxs__conn_unsup_mem_alloc(pxs_conn_t *, size_t, void **);
+void pxs__conn_unsup_mem_free(pxs_conn_t *, void *);
+pxs_status_t pxs__conn_unsup_get(pxs_conn_t *, const pxs_pdesc_t *, void *, pxs_request_t *);
+void pxs__conn_noop_cancel(pxs_conn_t *, pxs_request_t *);
+pxs_status_t pxs__conn_unsup_view(pxs_conn_t *, const pxs_pdesc_t *, const void **);
+void pxs__conn_noop_view_release(pxs_conn_t *, const pxs_pdesc_t *);
+int pxs__conn_noop_progress(pxs_conn_t *);
 
 /* Core services for connectors. */
-/* The generation table of a live context of this process, or NULL. */
-const pxs_objtab_t *pxs_conn_local_table(uint64_t owner_id);
+/* The generation table of a live context of this process, or NULL. On
+ * success the context cannot be finalized until pxs__conn_local_release. */
+const pxs_objtab_t *pxs__conn_local_acquire(uint64_t owner_id);
+void pxs__conn_local_release(void);
 /* Identity of the context a connector instance belongs to. */
-uint64_t pxs_conn_owner_id(const pxs_conn_t *conn);
+uint64_t pxs__conn_owner_id(const pxs_conn_t *conn);
 
 /* Memory from pxs_alloc-style shared segments of the context: the default
  * mem_alloc/mem_free for connectors that have nothing better. */
-pxs_status_t pxs_conn_seg_mem_alloc(pxs_conn_t *, size_t, void **);
-void pxs_conn_seg_mem_free(pxs_conn_t *, void *);
+pxs_status_t pxs__conn_seg_mem_alloc(pxs_conn_t *, size_t, void **);
+void pxs__conn_seg_mem_free(pxs_conn_t *, void *);
 
 /* Complete an asynchronous get (called by connectors from progress). */
 void pxs__request_complete(pxs_request_t *req, pxs_status_t status);
 
 /* Built-in connectors (transports/<name>/). */
-extern const pxs_conn_ops_t pxs_conn_local_ops;
-extern const pxs_conn_ops_t pxs_conn_shm_ops;
+extern const pxs_conn_ops_t pxs__conn_local_ops;
+extern const pxs_conn_ops_t pxs__conn_shm_ops;
 
 #endif

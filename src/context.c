@@ -20,17 +20,21 @@ const char *pxs_version(void)
         PXS_VERSION_PATCH);
 }
 
-static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Live contexts of this process. "local" readers hold the read lock while
+ * they copy, so a concurrent pxs_finalize waits for them. */
+static pthread_rwlock_t live_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pxs_context_t *live_head;
 
-pxs_context_t *pxs__ctx_find_live(uint64_t owner_id)
+const pxs_objtab_t *pxs__conn_local_acquire(uint64_t owner_id)
 {
-    pthread_mutex_lock(&live_lock);
+    pthread_rwlock_rdlock(&live_lock);
     pxs_context_t *c = live_head;
     while (c && c->owner_id != owner_id) c = c->next_live;
-    pthread_mutex_unlock(&live_lock);
-    return c;
+    if (!c) pthread_rwlock_unlock(&live_lock);
+    return c ? &c->tab : NULL;
 }
+
+void pxs__conn_local_release(void) { pthread_rwlock_unlock(&live_lock); }
 
 /* Parse an unsigned env override; a malformed one is an error, not ignored. */
 static pxs_status_t env_u64(const char *var, uint64_t max, uint64_t *out)
@@ -39,7 +43,7 @@ static pxs_status_t env_u64(const char *var, uint64_t max, uint64_t *out)
     if (!s || !*s) return PXS_OK;
     char *end;
     errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
+    unsigned long long v = strtoull(s, &end, 10);
     if (errno || *end || v > max || s[0] == '-') {
         pxs_error("%s=\"%s\" is not a number in [0, %llu]", var, s, (unsigned long long)max);
         return PXS_ERR_INVALID_PARAM;
@@ -68,12 +72,24 @@ static pxs_status_t apply_config(pxs_context_t *ctx, const pxs_context_params_t 
             return PXS_ERR_INVALID_PARAM;
         }
     }
-    uint64_t t = (uint64_t)(timeout < 0 ? UINT32_MAX : timeout);
     if (env_u64("PXS_INLINE_MAX", UINT64_MAX, &inline_max) ||
-        env_u64("PXS_MAX_OBJECTS", UINT64_MAX, &max_objects) ||
-        env_u64("PXS_TIMEOUT_MS", UINT32_MAX, &t))
+        env_u64("PXS_MAX_OBJECTS", UINT64_MAX, &max_objects))
         return PXS_ERR_INVALID_PARAM;
-    timeout = t >= INT32_MAX ? -1 : (int64_t)t;
+    env = getenv("PXS_TIMEOUT_MS");
+    if (env && *env) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(env, &end, 10);
+        if (errno || *end || v < -1 || v > INT32_MAX) {
+            pxs_error("PXS_TIMEOUT_MS=\"%s\": expected -1 (none) or 0..%d ms", env, INT32_MAX);
+            return PXS_ERR_INVALID_PARAM;
+        }
+        timeout = v;
+    }
+    if (timeout < -1 || timeout > INT32_MAX) {
+        pxs_error("timeout_ms %lld: expected -1 (none) or a number of ms", (long long)timeout);
+        return PXS_ERR_INVALID_PARAM;
+    }
 
     size_t dlen = strlen(domain);
     if (dlen == 0 || dlen >= PXS_DOMAIN_MAX) {
@@ -139,10 +155,10 @@ pxs_status_t pxs_init(const pxs_context_params_t *params, pxs_context_t **ctx_p)
                             (uint32_t)ctx->pid, ctx->start_time);
     if (st != PXS_OK) goto err_mem;
 
-    pthread_mutex_lock(&live_lock);
+    pthread_rwlock_wrlock(&live_lock);
     ctx->next_live = live_head;
     live_head = ctx;
-    pthread_mutex_unlock(&live_lock);
+    pthread_rwlock_unlock(&live_lock);
 
     pxs_debug("context %016llx up: domain \"%s\", inline_max %zu, max_objects %u",
               (unsigned long long)ctx->owner_id, ctx->domain, ctx->inline_max, ctx->max_objects);
@@ -162,14 +178,14 @@ err_free:
 void pxs_finalize(pxs_context_t *ctx)
 {
     if (!ctx) return;
-    pthread_mutex_lock(&live_lock);
+    pthread_rwlock_wrlock(&live_lock);
     for (pxs_context_t **pp = &live_head; *pp; pp = &(*pp)->next_live) {
         if (*pp == ctx) {
             *pp = ctx->next_live;
             break;
         }
     }
-    pthread_mutex_unlock(&live_lock);
+    pthread_rwlock_unlock(&live_lock);
 
     pxs__names_close(ctx);
     while (ctx->stores) pxs_store_close(ctx->stores);

@@ -30,7 +30,13 @@ static void log_read_env(void)
     }
     char *end;
     long v = strtol(s, &end, 10);
-    if (*end == '\0' && v >= 0 && v <= PXS_LOG_TRACE) pxs__log_level = (int)v;
+    if (*end == '\0' && v >= 0 && v <= PXS_LOG_TRACE) {
+        pxs__log_level = (int)v;
+        return;
+    }
+    /* The logger cannot fail init; it says so once and keeps "warn". */
+    pxs__log_emit(PXS_LOG_WARN, __FILE__, __LINE__,
+                  "PXS_LOG_LEVEL=\"%s\" unknown: use none|error|warn|info|debug|trace or 0-5", s);
 }
 
 void pxs__log_init(void)

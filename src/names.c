@@ -6,7 +6,11 @@
  * last, so a process that dies mid-write leaves a WRITING entry; the next
  * locker gets EOWNERDEAD and turns such entries into tombstones before it
  * marks the mutex consistent. Names whose publisher has exited are treated
- * as absent and reclaimed in place. */
+ * as absent and reclaimed in place.
+ *
+ * Lifetime: the last context to close a directory with no live names left
+ * unlinks it and marks it dead under the lock; a process still holding the
+ * old mapping sees the mark when it next locks and reopens the path. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -40,6 +44,7 @@ typedef struct {
     uint64_t domain_id;
     uint32_t nent;
     uint32_t entry_size;
+    uint32_t dead; /* unlinked: reopen the path (under lock) */
     pthread_mutex_t lock;
 } __attribute__((aligned(64))) hdr_t;
 
@@ -47,6 +52,7 @@ struct pxs_names {
     hdr_t *hdr;
     entry_t *ent;
     size_t map_len;
+    char path[160];
 };
 
 static size_t names_len(uint32_t nent) { return sizeof(hdr_t) + (size_t)nent * sizeof(entry_t); }
@@ -70,6 +76,23 @@ static pxs_status_t names_map(int fd, uint64_t domain, pxs_names_t *n)
     return PXS_OK;
 }
 
+/* Entries of a new directory: PXS_NAMES_MAX, strictly parsed. */
+static pxs_status_t names_size(uint32_t *nent_p)
+{
+    const char *env = getenv("PXS_NAMES_MAX");
+    *nent_p = NAMES_DEFAULT;
+    if (!env || !*env) return PXS_OK;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(env, &end, 10);
+    if (errno || *end || v == 0 || v > (1u << 20) || env[0] == '-') {
+        pxs_error("PXS_NAMES_MAX=\"%s\" is not a number in [1, %u]", env, 1u << 20);
+        return PXS_ERR_INVALID_PARAM;
+    }
+    *nent_p = (uint32_t)v;
+    return PXS_OK;
+}
+
 /* Build the directory under a private name, then link() it into place:
  * nobody can ever see a half-initialised one. */
 static pxs_status_t names_create(const char *path, uint64_t domain)
@@ -79,11 +102,15 @@ static pxs_status_t names_create(const char *path, uint64_t domain)
     unlink(tmp);
     int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return PXS_ERR_IO;
-    uint32_t nent = NAMES_DEFAULT;
-    const char *env = getenv("PXS_NAMES_MAX");
-    if (env && atoi(env) > 0 && atoi(env) <= (1 << 20)) nent = (uint32_t)atoi(env);
+    uint32_t nent;
+    pxs_status_t st = names_size(&nent);
+    if (st != PXS_OK) {
+        close(fd);
+        unlink(tmp);
+        return st;
+    }
     size_t len = names_len(nent);
-    pxs_status_t st = PXS_ERR_IO;
+    st = PXS_ERR_IO;
     void *base = MAP_FAILED;
     if (ftruncate(fd, (off_t)len) != 0) goto out;
     base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -119,7 +146,7 @@ static pxs_status_t names_open(pxs_context_t *ctx, pxs_names_t **n_p)
     if (fd < 0 && errno == ENOENT) {
         pxs_status_t st = names_create(path, ctx->domain_id);
         if (st != PXS_OK) {
-            pxs_error("cannot create name directory %s: %s", path, strerror(errno));
+            pxs_error("cannot create name directory %s: %s", path, pxs_strerror(st));
             return st;
         }
         fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
@@ -139,9 +166,17 @@ static pxs_status_t names_open(pxs_context_t *ctx, pxs_names_t **n_p)
         free(n);
         return st;
     }
+    snprintf(n->path, sizeof n->path, "%s", path);
     ctx->names = n;
     *n_p = n;
     return PXS_OK;
+}
+
+static void names_unmap(pxs_context_t *ctx)
+{
+    munmap(ctx->names->hdr, ctx->names->map_len);
+    free(ctx->names);
+    ctx->names = NULL;
 }
 
 static pxs_status_t names_lock(pxs_names_t *n)
@@ -168,6 +203,24 @@ static pxs_status_t names_lock(pxs_names_t *n)
 }
 
 static void names_unlock(pxs_names_t *n) { pthread_mutex_unlock(&n->hdr->lock); }
+
+/* Open (if needed) and lock this domain's live directory. */
+static pxs_status_t names_acquire(pxs_context_t *ctx, pxs_names_t **n_p)
+{
+    for (int tries = 0; tries < 8; tries++) {
+        pxs_names_t *n;
+        pxs_status_t st = names_open(ctx, &n);
+        if (st == PXS_OK) st = names_lock(n);
+        if (st != PXS_OK) return st;
+        if (!n->hdr->dead) {
+            *n_p = n;
+            return PXS_OK;
+        }
+        names_unlock(n); /* removed by its last user: take the new one */
+        names_unmap(ctx);
+    }
+    return PXS_ERR_IO;
+}
 
 static pxs_status_t check_name(const char *name, size_t *len_p)
 {
@@ -218,7 +271,7 @@ pxs_status_t pxs_name_publish(pxs_context_t *ctx, const char *name, const pxs_pr
     if ((st = pxs__proxy_check(ctx, proxy, &d)) != PXS_OK) return st;
     pxs__lock(ctx);
     pxs_names_t *n;
-    if ((st = names_open(ctx, &n)) != PXS_OK || (st = names_lock(n)) != PXS_OK) {
+    if ((st = names_acquire(ctx, &n)) != PXS_OK) {
         pxs__unlock(ctx);
         return st;
     }
@@ -250,7 +303,7 @@ pxs_status_t pxs_name_lookup(pxs_context_t *ctx, const char *name, pxs_proxy_t *
     if (st != PXS_OK || !ctx || !proxy_p) return st != PXS_OK ? st : PXS_ERR_INVALID_PARAM;
     pxs__lock(ctx);
     pxs_names_t *n;
-    if ((st = names_open(ctx, &n)) != PXS_OK || (st = names_lock(n)) != PXS_OK) {
+    if ((st = names_acquire(ctx, &n)) != PXS_OK) {
         pxs__unlock(ctx);
         return st;
     }
@@ -271,7 +324,7 @@ pxs_status_t pxs_name_unpublish(pxs_context_t *ctx, const char *name)
     if (st != PXS_OK || !ctx) return st != PXS_OK ? st : PXS_ERR_INVALID_PARAM;
     pxs__lock(ctx);
     pxs_names_t *n;
-    if ((st = names_open(ctx, &n)) != PXS_OK || (st = names_lock(n)) != PXS_OK) {
+    if ((st = names_acquire(ctx, &n)) != PXS_OK) {
         pxs__unlock(ctx);
         return st;
     }
@@ -289,12 +342,20 @@ void pxs__names_close(pxs_context_t *ctx)
     pxs_names_t *n = ctx->names;
     if (!n) return;
     if (names_lock(n) == PXS_OK) {
-        for (uint32_t i = 0; i < n->hdr->nent; i++)
-            if (atomic_load(&n->ent[i].state) == E_USED && n->ent[i].owner == ctx->owner_id)
-                atomic_store(&n->ent[i].state, E_TOMB);
+        uint32_t live = 0;
+        for (uint32_t i = 0; i < n->hdr->nent; i++) {
+            entry_t *e = &n->ent[i];
+            if (atomic_load(&e->state) != E_USED) continue;
+            if (e->owner == ctx->owner_id || pxs__proc_alive(e->pid, e->start) != PXS_OK)
+                atomic_store(&e->state, E_TOMB);
+            else
+                live++;
+        }
+        if (!live && !n->hdr->dead) {
+            n->hdr->dead = 1;
+            unlink(n->path);
+        }
         names_unlock(n);
     }
-    munmap(n->hdr, n->map_len);
-    free(n);
-    ctx->names = NULL;
+    names_unmap(ctx);
 }

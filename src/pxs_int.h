@@ -28,11 +28,6 @@ struct pxs_store {
     pxs_store_t *next;
 };
 
-typedef struct {
-    pxs_status_t status;
-    uint64_t deadline_ns;   /* 0: none */
-} pxs_req_state_t;
-
 struct pxs_request {
     pxs_context_t *ctx;
     pxs_conn_t *conn;
@@ -40,7 +35,7 @@ struct pxs_request {
     uint64_t deadline_ns;   /* 0: none */
     void *dst;
     size_t dst_len;
-    uint64_t conn_data[8];  /* connector scratch */
+    uint64_t conn_data[8];  /* scratch for connectors with asynchronous gets */
     pxs_request_t *next_free;
 };
 
@@ -101,8 +96,6 @@ pxs_status_t pxs__seg_alloc(pxs_context_t *ctx, size_t size, bool user, pxs_seg_
 void pxs__seg_release(pxs_context_t *ctx, pxs_seg_t *seg);
 pxs_seg_t *pxs__seg_find(pxs_context_t *ctx, const void *addr, size_t len);
 
-/* Process-wide registry of live contexts (for the "local" connector). */
-pxs_context_t *pxs__ctx_find_live(uint64_t owner_id);
 pxs_object_t *pxs__ctx_object(pxs_context_t *ctx, uint32_t slot, uint64_t gen);
 
 /* Evict one object / every object of a store (store.c). */

@@ -62,7 +62,7 @@ pxs_status_t pxs_resolve(pxs_context_t *ctx, const pxs_proxy_t *proxy, void *dst
     pxs_request_t *r;
     st = resolve_start(ctx, &d, dst, cap, PXS_TIMEOUT_DEFAULT, &r);
     if (st == PXS_INPROGRESS) {
-        /* The request carries the context's deadline: this cannot spin forever. */
+        /* The request carries the context's deadline (none if timeout_ms is -1). */
         st = pxs_wait(r, PXS_TIMEOUT_INFINITE);
         pxs_request_free(r);
     }

@@ -33,13 +33,16 @@ pxs_status_t pxs__seg_create(const char *name, size_t len, void **base_p)
         pxs_error("cannot create segment %s: %s", path, strerror(errno));
         return PXS_ERR_IO;
     }
+    int err;
     if (ftruncate(fd, (off_t)len) != 0) {
-        pxs_error("cannot size segment %s to %zu bytes: %s", path, len, strerror(errno));
+        err = errno;
+        pxs_error("cannot size segment %s to %zu bytes: %s", path, len, strerror(err));
         goto err;
     }
     void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) {
-        pxs_error("cannot map segment %s: %s", path, strerror(errno));
+        err = errno;
+        pxs_error("cannot map segment %s: %s", path, strerror(err));
         goto err;
     }
     close(fd);
@@ -48,7 +51,7 @@ pxs_status_t pxs__seg_create(const char *name, size_t len, void **base_p)
 err:
     close(fd);
     unlink(path);
-    return errno == ENOMEM || errno == ENOSPC ? PXS_ERR_NO_MEMORY : PXS_ERR_IO;
+    return err == ENOMEM || err == ENOSPC || err == EFBIG ? PXS_ERR_NO_MEMORY : PXS_ERR_IO;
 }
 
 pxs_status_t pxs__seg_map_ro(const char *name, void **base_p, size_t *len_p)

@@ -43,7 +43,7 @@ void pxs__object_evict(pxs_object_t *o)
     pxs_store_t *s = o->store;
     pxs_context_t *ctx = s->ctx;
     /* Revoke for readers first: from here every reader sees a mismatch. */
-    pxs__objtab_set(&ctx->tab, o->slot, 0);
+    pxs__objtab_revoke(&ctx->tab, o->slot);
     s->conn->ops->mem_dereg(s->conn, o);
     if (o->seg) o->seg->nobjs--;
     if (o->copied) s->conn->ops->mem_free(s->conn, o->addr);
@@ -103,7 +103,8 @@ pxs_status_t pxs_put(pxs_store_t *s, const void *buf, size_t len, const pxs_put_
     pxs_status_t st;
 
     pxs__lock(ctx);
-    if (mt == PXS_MEMTYPE_HOST && len <= ctx->inline_max && !(flags & PXS_PUT_NO_INLINE)) {
+    if (mt == PXS_MEMTYPE_HOST && ctx->inline_max && len <= ctx->inline_max &&
+        !(flags & PXS_PUT_NO_INLINE)) {
         st = put_inline(s, buf, len, proxy_p);
         pxs__unlock(ctx);
         return st;

@@ -56,13 +56,13 @@ typedef struct {
     pxs_thread_mode_t thread_mode;
     /** Objects of at most this many bytes travel inside the proxy and are
      *  resolved without contacting their owner. Default 1024, at most
-     *  PXS_INLINE_LIMIT, 0 disables; env PXS_INLINE_MAX. */
+     *  PXS_INLINE_LIMIT, 0 disables inlining; env PXS_INLINE_MAX. */
     size_t inline_max;
     /** Live objects this context can own at once (slots of its generation
      *  table). Default 65536; env PXS_MAX_OBJECTS. */
     uint32_t max_objects;
     /** Default timeout of blocking waits in milliseconds, -1 for none.
-     *  Default 10000; env PXS_TIMEOUT_MS. */
+     *  Default 10000; env PXS_TIMEOUT_MS (decimal, -1 for none). */
     int timeout_ms;
 } pxs_context_params_t;
 

@@ -25,7 +25,7 @@ extern "C" {
 /** Largest object that may travel inline (upper bound of inline_max). */
 #define PXS_INLINE_LIMIT 3072
 /** Largest text form, terminating NUL included. */
-#define PXS_PROXY_TEXT_MAX (4 + ((PXS_PROXY_MAX + 2) / 3) * 4 + 1)
+#define PXS_PROXY_TEXT_MAX (5 + ((PXS_PROXY_MAX + 2) / 3) * 4 + 1)
 
 /** A proxy value. Treat as opaque bytes; copy freely. */
 typedef struct pxs_proxy {

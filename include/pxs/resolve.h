@@ -20,8 +20,8 @@ extern "C" {
  * on PXS_ERR_EVICTED the first min(cap, size) bytes of dst are zeroed.
  *
  * @param dst,cap  destination; must hold the whole object.
- * @param len_p    may be NULL; set to the object size on success and on
- *                 PXS_ERR_BUFFER_TOO_SMALL.
+ * @param len_p    may be NULL; set to the object size once the proxy is
+ *                 valid (so on success and on PXS_ERR_BUFFER_TOO_SMALL).
  * @return PXS_OK, PXS_ERR_BUFFER_TOO_SMALL (nothing read), PXS_ERR_EVICTED,
  *         PXS_ERR_PEER_DEAD, PXS_ERR_UNREACHABLE, PXS_ERR_FOREIGN,
  *         PXS_ERR_NO_CONNECTOR, PXS_ERR_TIMEOUT, validation errors.

@@ -104,7 +104,8 @@ pxs_status_t pxs_evict(pxs_store_t *store, const pxs_proxy_t *proxy);
  * Does the object behind a proxy still exist? Asks the owner's generation
  * table (same node: a load from shared memory; no message to the owner).
  * @return PXS_OK if it exists, PXS_ERR_EVICTED, PXS_ERR_PEER_DEAD,
- *         PXS_ERR_UNREACHABLE, PXS_ERR_FOREIGN, or a validation error.
+ *         PXS_ERR_UNREACHABLE, PXS_ERR_FOREIGN, PXS_ERR_NO_CONNECTOR (its
+ *         connector is not built in), or a validation error.
  */
 pxs_status_t pxs_exists(pxs_context_t *ctx, const pxs_proxy_t *proxy);
 

@@ -187,3 +187,31 @@ Test(names, directory_full_is_a_clear_status)
     unlink(path);
     unsetenv("PXS_NAMES_MAX");
 }
+
+Test(names, last_user_removes_the_directory_and_late_users_follow)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/dev/shm/pxs-names.%016" PRIx64, pxs__hash64(domain, strlen(domain)));
+    pxs_proxy_t p = put_small("x"), q;
+    cr_assert_eq(pxs_name_publish(ctx, "a", &p), PXS_OK);
+    cr_assert_eq(access(path, F_OK), 0);
+    /* A second context of the domain maps the directory too. */
+    pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_DOMAIN, .domain = domain};
+    pxs_context_t *late;
+    pxs_store_t *s;
+    cr_assert_eq(pxs_init(&cp, &late), PXS_OK);
+    cr_assert_eq(pxs_store_open(late, NULL, &s), PXS_OK);
+    cr_assert_eq(pxs_name_lookup(late, "a", &q), PXS_OK);
+    /* The publisher leaves; no live name is left: the file goes. */
+    pxs_finalize(ctx);
+    cr_assert_eq(access(path, F_OK), -1, "directory removed by its last user");
+    /* The late context still maps the old one, notices, and moves on. */
+    cr_assert_eq(pxs_name_lookup(late, "a", &q), PXS_ERR_NOT_FOUND);
+    cr_assert_eq(pxs_put(s, "y", 2, NULL, &p), PXS_OK);
+    cr_assert_eq(pxs_name_publish(late, "b", &p), PXS_OK);
+    cr_assert_eq(access(path, F_OK), 0);
+    cr_assert_eq(pxs_init(&cp, &ctx), PXS_OK); /* teardown finalizes it */
+    cr_assert_eq(pxs_name_lookup(ctx, "b", &q), PXS_OK, "a fresh context sees the new directory");
+    pxs_finalize(late);
+    cr_assert_eq(pxs_store_open(ctx, NULL, &store), PXS_OK);
+}

@@ -197,3 +197,103 @@ Test(store, thread_multiple_mode_is_safe, .timeout = 120)
     }
     pxs_finalize(ctx);
 }
+
+/* Regression: a reader finding one object of a pxs_alloc region evicted
+ * must not unmap the region under another thread still copying a live
+ * object from it. The owner is another process, as in real use. */
+typedef struct {
+    pxs_context_t *ctx;
+    const pxs_proxy_t *proxy;
+    pxs_status_t expect;
+    int failures;
+} resolver_arg_t;
+
+static void *resolver(void *argp)
+{
+    resolver_arg_t *a = argp;
+    static __thread uint8_t out[1 << 20];
+    for (int i = 0; i < 3000; i++)
+        if (pxs_resolve(a->ctx, a->proxy, out, sizeof out, NULL) != a->expect) a->failures++;
+    return NULL;
+}
+
+Test(store, evicted_neighbour_does_not_unmap_a_live_object, .timeout = 120)
+{
+    pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_THREAD_MODE,
+                               .thread_mode = PXS_THREAD_MULTIPLE};
+    pxs_context_t *ctx;
+    cr_assert_eq(pxs_init(&cp, &ctx), PXS_OK);
+    int to[2], from[2];
+    cr_assert_eq(pipe(to), 0);
+    cr_assert_eq(pipe(from), 0);
+    pid_t pid = fork();
+    if (pid == 0) { /* owner: two objects in one region, the second evicted */
+        pxs_context_t *c;
+        pxs_store_t *s;
+        uint8_t *mem;
+        pxs_proxy_t p[2];
+        pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_NO_INLINE};
+        if (pxs_init(NULL, &c) || pxs_store_open(c, NULL, &s) || pxs_alloc(c, 2 << 20, (void **)&mem))
+            _exit(1);
+        fill_pattern(mem, 2 << 20, 1);
+        if (pxs_put(s, mem, 1 << 20, &pp, &p[0]) || pxs_put(s, mem + (1 << 20), 1 << 20, &pp, &p[1]) ||
+            pxs_evict(s, &p[1]))
+            _exit(2);
+        if (write(from[1], p, sizeof p) != sizeof p) _exit(3);
+        char b;
+        if (read(to[0], &b, 1) < 0) _exit(4);
+        pxs_finalize(c);
+        _exit(0);
+    }
+    pxs_proxy_t p[2];
+    cr_assert_eq(read(from[0], p, sizeof p), (ssize_t)sizeof p);
+    resolver_arg_t a[2] = {{ctx, &p[0], PXS_OK, 0}, {ctx, &p[1], PXS_ERR_EVICTED, 0}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, resolver, &a[i]);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    cr_assert_eq(a[0].failures, 0);
+    cr_assert_eq(a[1].failures, 0);
+    cr_assert_eq(write(to[1], "q", 1), 1);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pxs_finalize(ctx);
+}
+
+Test(store, timeout_from_the_environment)
+{
+    pxs_context_t *ctx;
+    pxs_context_params_t q;
+    setenv("PXS_TIMEOUT_MS", "-1", 1);
+    cr_assert_eq(pxs_init(NULL, &ctx), PXS_OK);
+    pxs_context_query(ctx, &q);
+    cr_assert_eq(q.timeout_ms, -1, "-1 means no timeout");
+    pxs_finalize(ctx);
+    setenv("PXS_TIMEOUT_MS", "010", 1);
+    cr_assert_eq(pxs_init(NULL, &ctx), PXS_OK);
+    pxs_context_query(ctx, &q);
+    cr_assert_eq(q.timeout_ms, 10, "decimal, not octal");
+    pxs_finalize(ctx);
+    setenv("PXS_TIMEOUT_MS", "-5", 1);
+    cr_assert_eq(pxs_init(NULL, &ctx), PXS_ERR_INVALID_PARAM);
+    unsetenv("PXS_TIMEOUT_MS");
+}
+
+Test(store, inline_max_zero_disables_inlining)
+{
+    pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_INLINE_MAX, .inline_max = 0};
+    pxs_context_t *ctx;
+    pxs_store_t *s;
+    pxs_proxy_t p;
+    pxs_proxy_info_t info;
+    cr_assert_eq(pxs_init(&cp, &ctx), PXS_OK);
+    cr_assert_eq(pxs_store_open(ctx, NULL, &s), PXS_OK);
+    cr_assert_eq(pxs_put(s, "", 0, NULL, &p), PXS_OK);
+    cr_assert_eq(pxs_proxy_info(&p, &info), PXS_OK);
+    cr_assert_not(info.is_inline);
+    char out[1];
+    size_t n = 99;
+    cr_assert_eq(pxs_resolve(ctx, &p, out, 0, &n), PXS_OK);
+    cr_assert_eq(n, 0);
+    pxs_finalize(ctx);
+}

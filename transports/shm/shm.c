@@ -9,11 +9,13 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <time.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -23,21 +25,21 @@
 /* Blob: u32 pid, u32 segment id (0: user memory), u64 start time,
  *       u64 node id, u64 address (user memory) or offset (segment). */
 #define SHM_BLOB_LEN 32
-/* Re-read a cached peer's start time this often, to catch pid reuse. */
-#define PEER_RECHECK_NS 100000000ull
 
 typedef struct {
     uint32_t id;
     const uint8_t *base;
     size_t len;
-    uint32_t views;
+    uint32_t users; /* views and copies in flight: no unmap while > 0 */
 } peer_seg_t;
 
+/* An owner seen by this reader. Never freed before fini, so a pointer to
+ * it stays valid without the lock. */
 typedef struct {
     uint64_t owner;
     pid_t pid;
     uint64_t start;
-    uint64_t checked_ns;
+    int pidfd;       /* names this very process: pid reuse cannot fool it */
     pxs_objtab_t tab;
     peer_seg_t *segs;
     size_t nsegs, cap;
@@ -58,15 +60,27 @@ typedef struct {
     uint64_t start, node, where;
 } shm_blob_t;
 
-static uint64_t now_ns(void)
+/* Under Yama ptrace_scope=1 (Ubuntu's default) process_vm_readv needs the
+ * owner's consent: give it, as UCX's cma transport needs too, unless
+ * PXS_SHM_PTRACER=0. Scope 2 and 3 forbid it; readers then get
+ * PXS_ERR_UNREACHABLE for user buffers (pxs_alloc memory still works). */
+static void allow_cma_readers(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    const char *env = getenv("PXS_SHM_PTRACER");
+    if (env && !strcmp(env, "0")) return;
+    int fd = open("/proc/sys/kernel/yama/ptrace_scope", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return; /* no Yama: nothing to ask */
+    char v = 0;
+    ssize_t n = read(fd, &v, 1);
+    close(fd);
+    if (n == 1 && v == '1' && prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0) != 0)
+        pxs_warn("prctl(PR_SET_PTRACER): %s; same-node readers of user buffers may fail",
+                 strerror(errno));
 }
 
 static pxs_status_t shm_init(pxs_conn_t *c)
 {
+    allow_cma_readers();
     shm_t *s = calloc(1, sizeof *s);
     if (!s) return PXS_ERR_NO_MEMORY;
     pthread_mutex_init(&s->lock, NULL);
@@ -82,6 +96,7 @@ static void peer_free(peer_t *p)
     for (size_t i = 0; i < p->nsegs; i++) munmap((void *)p->segs[i].base, p->segs[i].len);
     free(p->segs);
     pxs__objtab_close(&p->tab, 0);
+    if (p->pidfd >= 0) close(p->pidfd);
     free(p);
 }
 
@@ -129,6 +144,17 @@ static pxs_status_t blob_parse(const shm_t *s, const pxs_pdesc_t *p, shm_blob_t 
     return PXS_OK;
 }
 
+/* Is the owner still the process we first verified? */
+static pxs_status_t peer_alive(const peer_t *q)
+{
+    if (q->pidfd >= 0) {
+        if (syscall(SYS_pidfd_send_signal, q->pidfd, 0, NULL, 0) != 0 && errno == ESRCH)
+            return PXS_ERR_PEER_DEAD;
+        return PXS_OK;
+    }
+    return pxs__proc_alive(q->pid, q->start); /* kernels without pidfd */
+}
+
 /* Find or map the owner's generation table. Caller holds s->lock. */
 static pxs_status_t peer_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b, peer_t **peer_p)
 {
@@ -136,17 +162,9 @@ static pxs_status_t peer_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b
         peer_t *q = s->peers[i];
         if (q->owner != p->owner) continue;
         if (q->pid != b->pid || q->start != b->start) return PXS_ERR_CORRUPT;
-        uint64_t now = now_ns();
-        if (now - q->checked_ns > PEER_RECHECK_NS) {
-            if (pxs__proc_alive(q->pid, q->start) != PXS_OK) return PXS_ERR_PEER_DEAD;
-            q->checked_ns = now;
-        } else if (kill(q->pid, 0) != 0 && errno == ESRCH) {
-            return PXS_ERR_PEER_DEAD;
-        }
         *peer_p = q;
         return PXS_OK;
     }
-    if (pxs__proc_alive(b->pid, b->start) != PXS_OK) return PXS_ERR_PEER_DEAD;
     if (s->npeers == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 8;
         peer_t **n = realloc(s->peers, cap * sizeof *n);
@@ -156,32 +174,52 @@ static pxs_status_t peer_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b
     }
     peer_t *q = calloc(1, sizeof *q);
     if (!q) return PXS_ERR_NO_MEMORY;
+    /* Open the pidfd first, then check the start time: if they agree, the
+     * pidfd names the owner and not a later process with its pid. */
+    q->pidfd = (int)syscall(SYS_pidfd_open, b->pid, 0);
+    if (q->pidfd < 0 && errno == ESRCH) {
+        free(q);
+        return PXS_ERR_PEER_DEAD;
+    }
+    pxs_status_t st = pxs__proc_alive(b->pid, b->start);
     char name[PXS_SEG_NAME_MAX];
     pxs__seg_name(name, sizeof name, b->pid, b->start, p->owner, "tab");
-    pxs_status_t st = pxs__objtab_open(&q->tab, name, p->owner);
-    if (st != PXS_OK) {
-        free(q);
+    if (st == PXS_OK) {
+        st = pxs__objtab_open(&q->tab, name, p->owner);
         /* A live process without the table finalized that context. */
-        return st == PXS_ERR_NOT_FOUND ? PXS_ERR_EVICTED : st;
+        if (st == PXS_ERR_NOT_FOUND) st = PXS_ERR_EVICTED;
+    }
+    if (st != PXS_OK) {
+        if (q->pidfd >= 0) close(q->pidfd);
+        free(q);
+        return st;
     }
     q->owner = p->owner;
     q->pid = b->pid;
     q->start = b->start;
-    q->checked_ns = now_ns();
     s->peers[s->npeers++] = q;
     *peer_p = q;
     return PXS_OK;
 }
 
+static void seg_name(const peer_t *q, uint32_t id, char *name, size_t cap)
+{
+    char suffix[24];
+    snprintf(suffix, sizeof suffix, "a%u", id);
+    pxs__seg_name(name, cap, q->pid, q->start, q->owner, suffix);
+}
+
+static peer_seg_t *peer_seg_find(peer_t *q, uint32_t id)
+{
+    for (size_t i = 0; i < q->nsegs; i++)
+        if (q->segs[i].id == id) return &q->segs[i];
+    return NULL;
+}
+
 /* Map (once) the owner's segment id. Caller holds s->lock. */
 static pxs_status_t peer_seg(peer_t *q, uint32_t id, peer_seg_t **seg_p)
 {
-    for (size_t i = 0; i < q->nsegs; i++) {
-        if (q->segs[i].id == id) {
-            *seg_p = &q->segs[i];
-            return PXS_OK;
-        }
-    }
+    if ((*seg_p = peer_seg_find(q, id)) != NULL) return PXS_OK;
     if (q->nsegs == q->cap) {
         size_t cap = q->cap ? 2 * q->cap : 8;
         peer_seg_t *n = realloc(q->segs, cap * sizeof *n);
@@ -189,39 +227,38 @@ static pxs_status_t peer_seg(peer_t *q, uint32_t id, peer_seg_t **seg_p)
         q->segs = n;
         q->cap = cap;
     }
-    char suffix[24], name[PXS_SEG_NAME_MAX];
-    snprintf(suffix, sizeof suffix, "a%u", id);
-    pxs__seg_name(name, sizeof name, q->pid, q->start, q->owner, suffix);
+    char name[PXS_SEG_NAME_MAX];
+    seg_name(q, id, name, sizeof name);
     void *base;
     size_t len;
     pxs_status_t st = pxs__seg_map_ro(name, &base, &len);
     if (st != PXS_OK) return st == PXS_ERR_NOT_FOUND ? PXS_ERR_EVICTED : st; /* freed */
     peer_seg_t *g = &q->segs[q->nsegs++];
-    g->id = id;
-    g->base = base;
-    g->len = len;
-    g->views = 0;
+    *g = (peer_seg_t){.id = id, .base = base, .len = len, .users = 0};
     *seg_p = g;
     return PXS_OK;
 }
 
-/* An evicted object's segment may be gone at the owner: drop our mapping
- * too (unless a view holds it), or its memory would outlive the object. */
-static void peer_seg_drop(peer_t *q, uint32_t id)
+/* The owner removed a segment (pxs_free, or the evict of a copied object):
+ * drop our mapping too, or its memory would outlive it. Only once nobody
+ * here uses it, and only if it is really gone: other objects may still
+ * live in a pxs_alloc region. Caller holds s->lock. */
+static void peer_seg_maybe_drop(peer_t *q, uint32_t id)
 {
-    for (size_t i = 0; i < q->nsegs; i++) {
-        if (q->segs[i].id == id && q->segs[i].views == 0) {
-            munmap((void *)q->segs[i].base, q->segs[i].len);
-            q->segs[i] = q->segs[--q->nsegs];
-            return;
-        }
-    }
+    peer_seg_t *g = peer_seg_find(q, id);
+    if (!g || g->users) return;
+    char name[PXS_SEG_NAME_MAX], path[160];
+    seg_name(q, id, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", PXS_SHM_DIR, name);
+    if (access(path, F_OK) == 0 || errno != ENOENT) return;
+    munmap((void *)g->base, g->len);
+    *g = q->segs[--q->nsegs];
 }
 
-/* Resolve the source of p: a peer, a generation check, and for segment
- * objects the mapped address. Takes and releases s->lock. */
+/* Resolve the source of p: a peer, an early generation check, and for
+ * segment objects the mapped address, marked in use (seg_unuse ends it). */
 static pxs_status_t locate(shm_t *s, const pxs_pdesc_t *p, shm_blob_t *b, peer_t **q_p,
-                           const uint8_t **src_p, int for_view)
+                           const uint8_t **src_p)
 {
     pxs_status_t st = blob_parse(s, p, b);
     if (st != PXS_OK) return st;
@@ -234,8 +271,8 @@ static pxs_status_t locate(shm_t *s, const pxs_pdesc_t *p, shm_blob_t *b, peer_t
         goto out;
     }
     if (pxs__objtab_gen(&q->tab, p->slot) != p->gen) {
-        if (b->seg) peer_seg_drop(q, b->seg);
-        st = PXS_ERR_EVICTED;
+        if (b->seg) peer_seg_maybe_drop(q, b->seg);
+        st = peer_alive(q) == PXS_OK ? PXS_ERR_EVICTED : PXS_ERR_PEER_DEAD;
         goto out;
     }
     *src_p = (const uint8_t *)(uintptr_t)b->where;
@@ -248,15 +285,20 @@ static pxs_status_t locate(shm_t *s, const pxs_pdesc_t *p, shm_blob_t *b, peer_t
             goto out;
         }
         *src_p = g->base + b->where;
-        if (for_view) g->views++;
-    } else if (for_view) {
-        st = PXS_ERR_UNSUPPORTED; /* private memory cannot be mapped from here */
-        goto out;
+        g->users++;
     }
     *q_p = q;
 out:
     pthread_mutex_unlock(&s->lock);
     return st;
+}
+
+static void seg_unuse(shm_t *s, peer_t *q, uint32_t id)
+{
+    pthread_mutex_lock(&s->lock);
+    peer_seg_t *g = peer_seg_find(q, id);
+    if (g && g->users) g->users--;
+    pthread_mutex_unlock(&s->lock);
 }
 
 static pxs_status_t cma_read(pid_t pid, void *dst, uint64_t addr, uint64_t len)
@@ -283,6 +325,15 @@ static pxs_status_t cma_read(pid_t pid, void *dst, uint64_t addr, uint64_t len)
     return PXS_OK;
 }
 
+/* After a copy: the bytes count only if the owner is the same live process
+ * and the object was live throughout (its generation is unchanged). */
+static pxs_status_t after_copy(const peer_t *q, const pxs_pdesc_t *p, pxs_status_t st)
+{
+    if (peer_alive(q) != PXS_OK) return PXS_ERR_PEER_DEAD;
+    if (!pxs__objtab_still(&q->tab, p->slot, p->gen)) return PXS_ERR_EVICTED;
+    return st;
+}
+
 static pxs_status_t shm_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_request_t *req)
 {
     (void)req;
@@ -290,17 +341,15 @@ static pxs_status_t shm_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_
     shm_blob_t b;
     peer_t *q;
     const uint8_t *src;
-    pxs_status_t st = locate(s, p, &b, &q, &src, 0);
+    pxs_status_t st = locate(s, p, &b, &q, &src);
     if (st != PXS_OK) return st;
     if (b.seg) {
         if (p->size) memcpy(dst, src, p->size);
+        seg_unuse(s, q, b.seg);
     } else if (p->size) {
         st = cma_read(b.pid, dst, b.where, p->size);
     }
-    /* The object may have been evicted while we copied: check again. The
-     * peer stays mapped until fini, so q is safe to read without the lock. */
-    if (pxs__objtab_gen(&q->tab, p->slot) != p->gen) return PXS_ERR_EVICTED;
-    return st;
+    return after_copy(q, p, st);
 }
 
 static pxs_status_t shm_check(pxs_conn_t *c, const pxs_pdesc_t *p)
@@ -312,20 +361,28 @@ static pxs_status_t shm_check(pxs_conn_t *c, const pxs_pdesc_t *p)
     pthread_mutex_lock(&s->lock);
     peer_t *q;
     st = peer_get(s, p, &b, &q);
-    if (st == PXS_OK && p->slot >= q->tab.hdr->nslots) st = PXS_ERR_CORRUPT;
-    if (st == PXS_OK && pxs__objtab_gen(&q->tab, p->slot) != p->gen) st = PXS_ERR_EVICTED;
     pthread_mutex_unlock(&s->lock);
-    return st;
+    if (st != PXS_OK) return st;
+    if (p->slot >= q->tab.hdr->nslots) return PXS_ERR_CORRUPT;
+    return after_copy(q, p, PXS_OK);
 }
 
 static pxs_status_t shm_view(pxs_conn_t *c, const pxs_pdesc_t *p, const void **data_p)
 {
+    shm_t *s = c->priv;
     shm_blob_t b;
     peer_t *q;
     const uint8_t *src;
-    pxs_status_t st = locate(c->priv, p, &b, &q, &src, 1);
-    if (st == PXS_OK) *data_p = src;
-    return st;
+    pxs_status_t st = locate(s, p, &b, &q, &src);
+    if (st != PXS_OK) return st;
+    if (!b.seg) return PXS_ERR_UNSUPPORTED; /* private memory cannot be mapped from here */
+    st = after_copy(q, p, PXS_OK);
+    if (st != PXS_OK) {
+        seg_unuse(s, q, b.seg);
+        return st;
+    }
+    *data_p = src; /* the mapping stays in use until view_release */
+    return PXS_OK;
 }
 
 static void shm_view_release(pxs_conn_t *c, const pxs_pdesc_t *p)
@@ -334,16 +391,13 @@ static void shm_view_release(pxs_conn_t *c, const pxs_pdesc_t *p)
     shm_blob_t b;
     if (blob_parse(s, p, &b) != PXS_OK || !b.seg) return;
     pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < s->npeers; i++) {
-        peer_t *q = s->peers[i];
-        if (q->owner != p->owner) continue;
-        for (size_t k = 0; k < q->nsegs; k++)
-            if (q->segs[k].id == b.seg && q->segs[k].views) q->segs[k].views--;
-    }
+    peer_t *q;
+    pxs_status_t st = peer_get(s, p, &b, &q);
     pthread_mutex_unlock(&s->lock);
+    if (st == PXS_OK) seg_unuse(s, q, b.seg);
 }
 
-const pxs_conn_ops_t pxs_conn_shm_ops = {
+const pxs_conn_ops_t pxs__conn_shm_ops = {
     .size = sizeof(pxs_conn_ops_t),
     .name = "shm",
     .id = PXS_CONNECTOR_SHM,
@@ -353,15 +407,15 @@ const pxs_conn_ops_t pxs_conn_shm_ops = {
                "cross-memory attach (process_vm_readv) for user buffers",
     .init = shm_init,
     .fini = shm_fini,
-    .mem_alloc = pxs_conn_seg_mem_alloc,
-    .mem_free = pxs_conn_seg_mem_free,
+    .mem_alloc = pxs__conn_seg_mem_alloc,
+    .mem_free = pxs__conn_seg_mem_free,
     .mem_reg = shm_mem_reg,
     .mem_dereg = shm_mem_dereg,
     .pack_remote = shm_pack,
     .get = shm_get,
-    .cancel = pxs_conn_noop_cancel,
+    .cancel = pxs__conn_noop_cancel,
     .check = shm_check,
     .view = shm_view,
     .view_release = shm_view_release,
-    .progress = pxs_conn_noop_progress,
+    .progress = pxs__conn_noop_progress,
 };
