@@ -89,3 +89,6 @@ int pxs__conn_noop_progress(pxs_conn_t *c)
 void pxs__conn_noop_view_release(pxs_conn_t *c, const pxs_pdesc_t *p) { (void)c, (void)p; }
 
 uint64_t pxs__conn_owner_id(const pxs_conn_t *conn) { return conn->ctx->owner_id; }
+
+const pxs_objtab_t *pxs__conn_objtab(const pxs_conn_t *conn) { return &conn->ctx->tab; }
+int pxs__conn_timeout_ms(const pxs_conn_t *conn) { return conn->ctx->timeout_ms; }

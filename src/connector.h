@@ -104,8 +104,17 @@ uint64_t pxs__conn_owner_id(const pxs_conn_t *conn);
 pxs_status_t pxs__conn_seg_mem_alloc(pxs_conn_t *, size_t, void **);
 void pxs__conn_seg_mem_free(pxs_conn_t *, void *);
 
-/* Complete an asynchronous get (called by connectors from progress). */
+/* Complete an asynchronous get (from progress, any thread). */
 void pxs__request_complete(pxs_request_t *req, pxs_status_t status);
+pxs_status_t pxs__request_status(const pxs_request_t *req);
+/* Per-request scratch for a connector: PXS_REQ_SCRATCH bytes, 8-aligned. */
+#define PXS_REQ_SCRATCH 64
+void *pxs__request_scratch(pxs_request_t *req);
+/* The generation table of the context a connector instance belongs to
+ * (to expose it to remote readers). */
+const pxs_objtab_t *pxs__conn_objtab(const pxs_conn_t *conn);
+/* Timeout (ms, -1 none) of the context a connector belongs to. */
+int pxs__conn_timeout_ms(const pxs_conn_t *conn);
 
 /* Built-in connectors (transports/<name>/). */
 extern const pxs_conn_ops_t pxs__conn_local_ops;

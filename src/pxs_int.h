@@ -35,7 +35,7 @@ struct pxs_request {
     uint64_t deadline_ns;   /* 0: none */
     void *dst;
     size_t dst_len;
-    uint64_t conn_data[8];  /* scratch for connectors with asynchronous gets */
+    uint64_t conn_data[PXS_REQ_SCRATCH / 8]; /* connector scratch */
     pxs_request_t *next_free;
 };
 

@@ -36,7 +36,8 @@ void pxs__request_complete(pxs_request_t *r, pxs_status_t status)
 {
     /* A stale object never yields bytes, even partly copied ones. */
     if (status == PXS_ERR_EVICTED && r->dst) memset(r->dst, 0, r->dst_len);
-    r->status = status;
+    /* Connectors may complete from their progress thread. */
+    __atomic_store_n(&r->status, status, __ATOMIC_RELEASE);
 }
 
 pxs_status_t pxs_test(pxs_request_t *r)
@@ -44,14 +45,16 @@ pxs_status_t pxs_test(pxs_request_t *r)
     if (!r) return PXS_ERR_INVALID_PARAM;
     pxs_context_t *ctx = r->ctx;
     pxs__lock(ctx);
-    if (r->status == PXS_INPROGRESS) {
+    if (pxs__request_status(r) == PXS_INPROGRESS) {
         r->conn->ops->progress(r->conn);
-        if (r->status == PXS_INPROGRESS && r->deadline_ns && pxs__now_ns() >= r->deadline_ns) {
+        if (pxs__request_status(r) == PXS_INPROGRESS && r->deadline_ns &&
+            pxs__now_ns() >= r->deadline_ns) {
+            /* cancel returns once dst can no longer be written */
             r->conn->ops->cancel(r->conn, r);
-            r->status = PXS_ERR_TIMEOUT;
+            __atomic_store_n(&r->status, PXS_ERR_TIMEOUT, __ATOMIC_RELEASE);
         }
     }
-    pxs_status_t st = r->status;
+    pxs_status_t st = pxs__request_status(r);
     pxs__unlock(ctx);
     return st;
 }
@@ -80,7 +83,14 @@ void pxs_request_free(pxs_request_t *r)
     if (!r) return;
     pxs_context_t *ctx = r->ctx;
     pxs__lock(ctx);
-    if (r->status == PXS_INPROGRESS) r->conn->ops->cancel(r->conn, r);
+    if (pxs__request_status(r) == PXS_INPROGRESS) r->conn->ops->cancel(r->conn, r);
     pxs__request_put(r);
     pxs__unlock(ctx);
 }
+
+pxs_status_t pxs__request_status(const pxs_request_t *r)
+{
+    return __atomic_load_n(&r->status, __ATOMIC_ACQUIRE);
+}
+
+void *pxs__request_scratch(pxs_request_t *r) { return r->conn_data; }

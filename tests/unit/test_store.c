@@ -297,3 +297,36 @@ Test(store, inline_max_zero_disables_inlining)
     cr_assert_eq(n, 0);
     pxs_finalize(ctx);
 }
+
+/* Lines of /proc/self/maps naming a data segment (not the table) of pid. */
+static int mapped_segments_of(pid_t pid)
+{
+    char prefix[32], line[512];
+    snprintf(prefix, sizeof prefix, "/pxs.%d.", (int)pid);
+    FILE *f = fopen("/proc/self/maps", "r");
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strstr(line, prefix) && !strstr(line, ".tab")) n++;
+    if (f) fclose(f);
+    return n;
+}
+
+Test(store, a_dead_owners_memory_is_unmapped_by_its_readers)
+{
+    pxs_context_t *ctx;
+    cr_assert_eq(pxs_init(NULL, &ctx), PXS_OK);
+    obj_spec_t spec = {1 << 20, OBJ_ALLOC, 31};
+    test_peer_t peer;
+    pxs_proxy_t p;
+    cr_assert_eq(peer_start(&peer, "shm", NULL, &spec, 1, &p), 0);
+    static uint8_t out[1 << 20];
+    cr_assert_eq(pxs_resolve(ctx, &p, out, sizeof out, NULL), PXS_OK);
+    cr_assert(check_pattern(out, sizeof out, 31));
+    cr_assert_eq(mapped_segments_of(peer.pid), 1);
+    pid_t pid = peer.pid;
+    cr_assert_eq(peer_crash(&peer), 0);
+    usleep(2000); /* past the mapped-path liveness interval */
+    cr_assert_eq(pxs_resolve(ctx, &p, out, sizeof out, NULL), PXS_ERR_PEER_DEAD);
+    cr_assert_eq(mapped_segments_of(pid), 0, "the dead owner's segment is released");
+    pxs_finalize(ctx);
+}

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ typedef struct {
     pid_t pid;
     uint64_t start;
     int pidfd;       /* names this very process: pid reuse cannot fool it */
+    _Atomic uint64_t alive_ns; /* last time it was seen alive */
     pxs_objtab_t tab;
     peer_seg_t *segs;
     size_t nsegs, cap;
@@ -144,15 +146,30 @@ static pxs_status_t blob_parse(const shm_t *s, const pxs_pdesc_t *p, shm_blob_t 
     return PXS_OK;
 }
 
-/* Is the owner still the process we first verified? */
-static pxs_status_t peer_alive(const peer_t *q)
+/* Mapped bytes whose generation still matches are the object's, even if
+ * their owner has just died: its liveness there only decides when we start
+ * reporting PXS_ERR_PEER_DEAD, so it is checked at most this often. */
+#define MAPPED_LIVENESS_NS 1000000ull
+
+static uint64_t now_ns(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Is the owner still the process we first verified? */
+static pxs_status_t peer_alive(peer_t *q)
+{
+    pxs_status_t st = PXS_OK;
     if (q->pidfd >= 0) {
         if (syscall(SYS_pidfd_send_signal, q->pidfd, 0, NULL, 0) != 0 && errno == ESRCH)
-            return PXS_ERR_PEER_DEAD;
-        return PXS_OK;
+            st = PXS_ERR_PEER_DEAD;
+    } else {
+        st = pxs__proc_alive(q->pid, q->start); /* kernels without pidfd */
     }
-    return pxs__proc_alive(q->pid, q->start); /* kernels without pidfd */
+    if (st == PXS_OK) atomic_store_explicit(&q->alive_ns, now_ns(), memory_order_relaxed);
+    return st;
 }
 
 /* Find or map the owner's generation table. Caller holds s->lock. */
@@ -197,6 +214,7 @@ static pxs_status_t peer_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b
     q->owner = p->owner;
     q->pid = b->pid;
     q->start = b->start;
+    atomic_store(&q->alive_ns, now_ns());
     s->peers[s->npeers++] = q;
     *peer_p = q;
     return PXS_OK;
@@ -272,7 +290,7 @@ static pxs_status_t locate(shm_t *s, const pxs_pdesc_t *p, shm_blob_t *b, peer_t
     }
     if (pxs__objtab_gen(&q->tab, p->slot) != p->gen) {
         if (b->seg) peer_seg_maybe_drop(q, b->seg);
-        st = peer_alive(q) == PXS_OK ? PXS_ERR_EVICTED : PXS_ERR_PEER_DEAD;
+        st = PXS_ERR_EVICTED; /* whether or not its owner still lives */
         goto out;
     }
     *src_p = (const uint8_t *)(uintptr_t)b->where;
@@ -325,11 +343,35 @@ static pxs_status_t cma_read(pid_t pid, void *dst, uint64_t addr, uint64_t len)
     return PXS_OK;
 }
 
-/* After a copy: the bytes count only if the owner is the same live process
- * and the object was live throughout (its generation is unchanged). */
-static pxs_status_t after_copy(const peer_t *q, const pxs_pdesc_t *p, pxs_status_t st)
+/* The owner is gone: give back the mappings nobody here uses, so its
+ * memory does not outlive it in this process. */
+static void peer_dead(shm_t *s, peer_t *q)
 {
-    if (peer_alive(q) != PXS_OK) return PXS_ERR_PEER_DEAD;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < q->nsegs;) {
+        if (q->segs[i].users) {
+            i++;
+            continue;
+        }
+        munmap((void *)q->segs[i].base, q->segs[i].len);
+        q->segs[i] = q->segs[--q->nsegs];
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* After a copy: the bytes count only if the object was live throughout (its
+ * generation is unchanged) and, for cross-memory attach, the pid still
+ * names the owner. mapped: the bytes came from the owner's segment. */
+static pxs_status_t after_copy(shm_t *s, peer_t *q, const pxs_pdesc_t *p, int mapped,
+                               pxs_status_t st)
+{
+    if (!mapped || now_ns() - atomic_load_explicit(&q->alive_ns, memory_order_relaxed) >
+                       MAPPED_LIVENESS_NS) {
+        if (peer_alive(q) != PXS_OK) {
+            peer_dead(s, q);
+            return PXS_ERR_PEER_DEAD;
+        }
+    }
     if (!pxs__objtab_still(&q->tab, p->slot, p->gen)) return PXS_ERR_EVICTED;
     return st;
 }
@@ -349,7 +391,7 @@ static pxs_status_t shm_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_
     } else if (p->size) {
         st = cma_read(b.pid, dst, b.where, p->size);
     }
-    return after_copy(q, p, st);
+    return after_copy(s, q, p, b.seg != 0, st);
 }
 
 static pxs_status_t shm_check(pxs_conn_t *c, const pxs_pdesc_t *p)
@@ -364,7 +406,7 @@ static pxs_status_t shm_check(pxs_conn_t *c, const pxs_pdesc_t *p)
     pthread_mutex_unlock(&s->lock);
     if (st != PXS_OK) return st;
     if (p->slot >= q->tab.hdr->nslots) return PXS_ERR_CORRUPT;
-    return after_copy(q, p, PXS_OK);
+    return after_copy(s, q, p, 0, PXS_OK);
 }
 
 static pxs_status_t shm_view(pxs_conn_t *c, const pxs_pdesc_t *p, const void **data_p)
@@ -376,7 +418,7 @@ static pxs_status_t shm_view(pxs_conn_t *c, const pxs_pdesc_t *p, const void **d
     pxs_status_t st = locate(s, p, &b, &q, &src);
     if (st != PXS_OK) return st;
     if (!b.seg) return PXS_ERR_UNSUPPORTED; /* private memory cannot be mapped from here */
-    st = after_copy(q, p, PXS_OK);
+    st = after_copy(s, q, p, 1, PXS_OK);
     if (st != PXS_OK) {
         seg_unuse(s, q, b.seg);
         return st;
