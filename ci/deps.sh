@@ -9,12 +9,12 @@ pxs_install_deps() {
             missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
-    echo "ci: installing missing packages: ${missing[*]}"
     if [ "$(id -u)" -ne 0 ]; then
         echo "ci: missing packages: ${missing[*]}" >&2
         echo "ci: run as root, or install them first: apt-get install ${missing[*]}" >&2
         return 1
     fi
+    echo "ci: installing missing packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -7,6 +7,9 @@
 static const pxs_conn_ops_t *const builtin[] = {
     &pxs__conn_local_ops,
     &pxs__conn_shm_ops,
+#ifdef PXS_HAVE_UCX
+    &pxs__conn_ucx_ops,
+#endif
 };
 #define NBUILTIN (sizeof builtin / sizeof builtin[0])
 

@@ -23,7 +23,8 @@
 
 #include "pxs_int.h"
 
-#define NAMES_MAGIC 0x7078732d6e616d31ull /* "pxs-nam1" */
+#define NAMES_MAGIC 0x7078732d6e616d32ull /* "pxs-nam2" */
+#define NAMES_FILE_VERSION "v2" /* in the file name too: layouts never meet */
 #define NAMES_DEFAULT 1024
 
 enum { E_FREE = 0, E_USED = 1, E_TOMB = 2, E_WRITING = 3 };
@@ -141,7 +142,8 @@ static pxs_status_t names_open(pxs_context_t *ctx, pxs_names_t **n_p)
         return PXS_OK;
     }
     char path[160];
-    snprintf(path, sizeof path, "%s/pxs-names.%016" PRIx64, PXS_SHM_DIR, ctx->domain_id);
+    snprintf(path, sizeof path, "%s/pxs-names." NAMES_FILE_VERSION ".%016" PRIx64, PXS_SHM_DIR,
+             ctx->domain_id);
     int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 && errno == ENOENT) {
         pxs_status_t st = names_create(path, ctx->domain_id);

@@ -5,7 +5,7 @@
  *        one node, with no server and no MPI.
  *
  * The directory is a shared segment per domain
- * (/dev/shm/pxs-names.<16 hex digits of the domain id>),
+ * (/dev/shm/pxs-names.v2.<16 hex digits of the domain id>),
  * guarded by a robust process-shared mutex: a process that dies while it
  * holds the lock or half-writes an entry wedges and corrupts nobody, and
  * names published by processes that have exited are reclaimed. The last

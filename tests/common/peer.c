@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -49,7 +50,7 @@ static int full_read(int fd, void *buf, size_t len)
 }
 
 /* The peer's main loop; never returns. */
-static void peer_main(int cmd_fd, int reply_fd, const char *connector, const char *domain,
+void peer_serve(int cmd_fd, int reply_fd, const char *connector, const char *domain,
                      const obj_spec_t *objs, size_t nobjs)
 {
     pxs_context_params_t cp = {.field_mask = domain ? PXS_CONTEXT_PARAM_DOMAIN : 0, .domain = domain};
@@ -97,6 +98,22 @@ static void peer_main(int cmd_fd, int reply_fd, const char *connector, const cha
     }
 }
 
+static void peer_exec(const char *exe, int cmd_fd, int reply_fd, const char *connector,
+                      const char *domain, const obj_spec_t *objs, size_t nobjs)
+{
+    char fds[2][16], *specs = malloc(nobjs * 48 + 1);
+    if (!specs) _exit(127);
+    snprintf(fds[0], sizeof fds[0], "%d", cmd_fd);
+    snprintf(fds[1], sizeof fds[1], "%d", reply_fd);
+    size_t off = 0;
+    specs[0] = '\0';
+    for (size_t i = 0; i < nobjs; i++)
+        off += (size_t)snprintf(specs + off, 48, "%s%zu:%d:%u", i ? "," : "", objs[i].size,
+                                (int)objs[i].kind, objs[i].seed);
+    execl(exe, exe, fds[0], fds[1], connector, domain ? domain : "-", specs, (char *)NULL);
+    _exit(127);
+}
+
 int peer_start(test_peer_t *p, const char *connector, const char *domain, const obj_spec_t *objs,
                size_t nobjs, pxs_proxy_t *proxies)
 {
@@ -107,7 +124,11 @@ int peer_start(test_peer_t *p, const char *connector, const char *domain, const 
     if (pid == 0) {
         close(to[1]);
         close(from[0]);
-        peer_main(to[0], from[1], connector, domain, objs, nobjs);
+        /* A fresh program where we have one: transports such as UCX do not
+         * survive fork() once started in the parent. */
+        const char *exe = getenv("PXS_TEST_PEER_EXE");
+        if (exe && *exe) peer_exec(exe, to[0], from[1], connector, domain, objs, nobjs);
+        peer_serve(to[0], from[1], connector, domain, objs, nobjs);
     }
     close(to[0]);
     close(from[1]);

@@ -34,6 +34,10 @@ int peer_quit(test_peer_t *p);
 /* Die without finalizing (like a crash) and reap. */
 int peer_crash(test_peer_t *p);
 
+/* The peer side (pxs_test_peer's main calls it): never returns. */
+void peer_serve(int cmd_fd, int reply_fd, const char *connector, const char *domain,
+                const obj_spec_t *objs, size_t nobjs);
+
 /* Deterministic content of object bytes. */
 void fill_pattern(void *buf, size_t len, unsigned seed);
 int check_pattern(const void *buf, size_t len, unsigned seed); /* 1 if ok */

@@ -2,13 +2,20 @@
  * reaches in the consumer (connector blob parsing, resolve, exists, view).
  * Inputs whose header parses get this context's domain and a fresh checksum
  * patched in, so the fuzzer gets past the CRC and the domain check and
- * exercises the connectors' own validation. */
+ * exercises the connectors' own validation.
+ *
+ * Resolves go only through connectors that stay on this machine (inline,
+ * local, shm): a fuzzed UCX worker address could name any host. The UCX
+ * blob decoder is fuzzed directly instead; it opens no connection. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <pxs/pxs.h>
 #include "wire.h"
+#ifdef PXS_HAVE_UCX
+#include "../../transports/ucx/ucx.h"
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -35,6 +42,16 @@ static void reach_connectors(const uint8_t *data, size_t size)
     p.bytes[4] = PXS_WIRE_VERSION;
     pxs_wr32(p.bytes + 12, (uint32_t)size);
     pxs_wr64(p.bytes + 16, domain_id);
+#ifdef PXS_HAVE_UCX
+    {
+        pxs_pdesc_t d;
+        ucx_blob_t ub;
+        p.bytes[5] = PXS_CONNECTOR_UCX;
+        pxs_wr32(p.bytes + size - 4, pxs__crc32c(0, p.bytes, size - 4));
+        if (pxs__wire_parse(p.bytes, size, &d) == PXS_OK) (void)pxs__ucx_blob_parse(&d, &ub);
+    }
+#endif
+    p.bytes[5] = data[5] % (PXS_CONNECTOR_SHM + 1); /* inline, local or shm */
     pxs_wr32(p.bytes + size - 4, pxs__crc32c(0, p.bytes, size - 4));
     uint8_t out[8192];
     size_t n;

@@ -31,7 +31,7 @@ static void teardown(void)
 {
     pxs_finalize(ctx);
     char path[128];
-    snprintf(path, sizeof path, "/dev/shm/pxs-names.%016" PRIx64, pxs__hash64(domain, strlen(domain)));
+    snprintf(path, sizeof path, "/dev/shm/pxs-names.v2.%016" PRIx64, pxs__hash64(domain, strlen(domain)));
     unlink(path);
 }
 
@@ -162,7 +162,7 @@ Test(names, directory_full_is_a_clear_status)
     setenv("PXS_NAMES_MAX", "8", 1);
     pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_DOMAIN, .domain = "names-small"};
     char path[128];
-    snprintf(path, sizeof path, "/dev/shm/pxs-names.%016" PRIx64, pxs__hash64("names-small", 11));
+    snprintf(path, sizeof path, "/dev/shm/pxs-names.v2.%016" PRIx64, pxs__hash64("names-small", 11));
     unlink(path);
     pxs_context_t *c;
     pxs_store_t *s;
@@ -191,7 +191,7 @@ Test(names, directory_full_is_a_clear_status)
 Test(names, last_user_removes_the_directory_and_late_users_follow)
 {
     char path[128];
-    snprintf(path, sizeof path, "/dev/shm/pxs-names.%016" PRIx64, pxs__hash64(domain, strlen(domain)));
+    snprintf(path, sizeof path, "/dev/shm/pxs-names.v2.%016" PRIx64, pxs__hash64(domain, strlen(domain)));
     pxs_proxy_t p = put_small("x"), q;
     cr_assert_eq(pxs_name_publish(ctx, "a", &p), PXS_OK);
     cr_assert_eq(access(path, F_OK), 0);

@@ -1,0 +1,270 @@
+/* The get protocol and the ops table.
+ *
+ * A get reads the bytes, and only once they have arrived reads the
+ * owner's generation word for the object. Generations never return, so
+ * finding the proxy's generation there proves the object was live during
+ * the whole transfer; anything else means evicted (or reused) and the
+ * bytes are discarded. UCX does not order two gets to one owner, hence the
+ * second is issued from the first one's completion.
+ *
+ * A first read of the generation comes before the bytes too: over
+ * transports where UCX emulates gets with active messages (tcp, and sm for
+ * memory it did not allocate), the OWNER's worker copies from whatever
+ * address is asked, so a get of an evicted and freed object would fault
+ * the owner. The early check keeps stale proxies away from freed memory;
+ * only an evict racing a get in flight remains (see docs/design.md). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../src/log.h"
+#include "ucx.h"
+
+typedef struct {
+    ucx_peer_t *peer;
+    pxs_request_t *req;  /* NULL for a synchronous check */
+    uint64_t gen_buf;    /* lands here */
+    uint64_t expect;
+    uint64_t tab_raddr;
+    void *dst;
+    uint64_t size;       /* 0 for a check: the data phase is skipped */
+    uint64_t data_raddr;
+    ucp_rkey_h rkey;
+    _Atomic int32_t result; /* for checks: PXS_INPROGRESS until done */
+    int32_t phase;          /* 0: generation before, 1: bytes, 2: generation after */
+} get_t;
+_Static_assert(sizeof(get_t) <= PXS_REQ_SCRATCH, "get state exceeds request scratch");
+
+static void finish(get_t *g, pxs_status_t st)
+{
+    if (st != PXS_OK && st != PXS_ERR_EVICTED && pxs__ucx_peer_alive(g->peer) != PXS_OK)
+        st = PXS_ERR_PEER_DEAD;
+    atomic_fetch_sub(&g->peer->inflight, 1);
+    if (g->req) pxs__request_complete(g->req, st);
+    else atomic_store(&g->result, st);
+}
+
+static void issue_data(get_t *g);
+
+static void gen_done(void *request, ucs_status_t status, void *user_data)
+{
+    get_t *g = user_data;
+    if (request) ucp_request_free(request);
+    if (status != UCS_OK) finish(g, pxs__ucx_status(status));
+    else if (g->gen_buf != g->expect) finish(g, PXS_ERR_EVICTED);
+    else if (g->phase == 0) issue_data(g);
+    else finish(g, PXS_OK);
+}
+
+static void issue_gen(get_t *g)
+{
+    if (atomic_load(&g->peer->closing)) {
+        finish(g, PXS_ERR_TIMEOUT);
+        return;
+    }
+    ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
+                                               UCP_OP_ATTR_FIELD_USER_DATA,
+                               .cb.send = gen_done,
+                               .user_data = g};
+    void *r = ucp_get_nbx(g->peer->ep, &g->gen_buf, sizeof g->gen_buf, g->tab_raddr,
+                          g->peer->tab_rkey, &prm);
+    if (r == NULL) gen_done(NULL, UCS_OK, g);
+    else if (UCS_PTR_IS_ERR(r)) finish(g, pxs__ucx_status(UCS_PTR_STATUS(r)));
+}
+
+static void data_done(void *request, ucs_status_t status, void *user_data)
+{
+    get_t *g = user_data;
+    if (request) ucp_request_free(request);
+    g->phase = 2;
+    if (status != UCS_OK) finish(g, pxs__ucx_status(status));
+    else issue_gen(g);
+}
+
+static void issue_data(get_t *g)
+{
+    g->phase = 1;
+    if (g->size == 0 || atomic_load(&g->peer->closing)) {
+        if (g->size == 0) data_done(NULL, UCS_OK, g);
+        else finish(g, PXS_ERR_TIMEOUT);
+        return;
+    }
+    ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
+                                               UCP_OP_ATTR_FIELD_USER_DATA,
+                               .cb.send = data_done,
+                               .user_data = g};
+    void *r = ucp_get_nbx(g->peer->ep, g->dst, g->size, g->data_raddr, g->rkey, &prm);
+    if (r == NULL) data_done(NULL, UCS_OK, g);
+    else if (UCS_PTR_IS_ERR(r)) finish(g, pxs__ucx_status(UCS_PTR_STATUS(r)));
+}
+
+/* Common start of a get or a check: the peer, its keys, the state. */
+static pxs_status_t start(ucx_t *u, const pxs_pdesc_t *p, get_t *g, ucp_rkey_h *rkey_p,
+                          ucx_blob_t *b)
+{
+    pxs_status_t st = pxs__ucx_blob_parse(p, b);
+    if (st != PXS_OK) return st;
+    pthread_mutex_lock(&u->lock);
+    ucx_peer_t *q;
+    st = pxs__ucx_peer_get(u, p, b, &q, rkey_p);
+    pthread_mutex_unlock(&u->lock);
+    if (st != PXS_OK) return st;
+    g->peer = q;
+    g->expect = p->gen;
+    g->tab_raddr = b->tab_addr + (uint64_t)p->slot * sizeof(uint64_t);
+    g->data_raddr = b->data_addr;
+    atomic_store(&g->result, PXS_INPROGRESS);
+    atomic_fetch_add(&q->inflight, 1);
+    return PXS_OK;
+}
+
+/* Our own objects are read in place: no transport is faster, and UCX
+ * 1.13's shared-memory loopback was seen serving a freed region's old
+ * pages for new memory mapped at the same address (never across processes). */
+static pxs_status_t self_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b, void *dst)
+{
+    const pxs_objtab_t *t = pxs__conn_objtab(u->conn);
+    if (p->slot >= t->hdr->nslots) return PXS_ERR_CORRUPT;
+    if (pxs__objtab_gen(t, p->slot) != p->gen) return PXS_ERR_EVICTED;
+    if (dst && p->size) memcpy(dst, (const void *)(uintptr_t)b->data_addr, p->size);
+    return pxs__objtab_still(t, p->slot, p->gen) ? PXS_OK : PXS_ERR_EVICTED;
+}
+
+static pxs_status_t ucx_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_request_t *req)
+{
+    ucx_t *u = c->priv;
+    if (p->owner == pxs__conn_owner_id(c)) {
+        ucx_blob_t sb;
+        pxs_status_t st = pxs__ucx_blob_parse(p, &sb);
+        return st == PXS_OK ? self_get(u, p, &sb, dst) : st;
+    }
+    get_t *g = pxs__request_scratch(req);
+    ucx_blob_t b;
+    ucp_rkey_h rkey;
+    memset(g, 0, sizeof *g);
+    pxs_status_t st = start(u, p, g, &rkey, &b);
+    if (st != PXS_OK) return st;
+    g->req = req;
+    g->dst = dst;
+    g->size = p->size;
+    g->rkey = rkey;
+    issue_gen(g); /* generation, then bytes, then generation */
+    return pxs__request_status(req);
+}
+
+/* A request timed out: force-close the owner's endpoint, which completes
+ * every get in flight to it (cancelled) before returning; the next get
+ * reconnects. */
+static void ucx_cancel(pxs_conn_t *c, pxs_request_t *req)
+{
+    ucx_t *u = c->priv;
+    get_t *g = pxs__request_scratch(req);
+    if (!g->peer) return;
+    pthread_mutex_lock(&u->lock);
+    pxs__ucx_peer_reset(u, g->peer);
+    pthread_mutex_unlock(&u->lock);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* exists: one read of the generation word, waited for here. */
+static pxs_status_t ucx_check(pxs_conn_t *c, const pxs_pdesc_t *p)
+{
+    ucx_t *u = c->priv;
+    if (p->owner == pxs__conn_owner_id(c)) {
+        ucx_blob_t sb;
+        pxs_status_t st = pxs__ucx_blob_parse(p, &sb);
+        return st == PXS_OK ? self_get(u, p, &sb, NULL) : st;
+    }
+    get_t g;
+    ucx_blob_t b;
+    ucp_rkey_h rkey;
+    memset(&g, 0, sizeof g);
+    pxs_status_t st = start(u, p, &g, &rkey, &b);
+    if (st != PXS_OK) return st;
+    g.phase = 2; /* one read of the generation, no bytes */
+    issue_gen(&g);
+    int timeout = pxs__conn_timeout_ms(c);
+    uint64_t deadline = timeout < 0 ? 0 : now_ns() + (uint64_t)timeout * 1000000ull;
+    while ((st = atomic_load(&g.result)) == PXS_INPROGRESS) {
+        pxs__ucx_progress(c);
+        if (deadline && now_ns() >= deadline) {
+            pthread_mutex_lock(&u->lock);
+            pxs__ucx_peer_reset(u, g.peer); /* completes g before g goes */
+            pthread_mutex_unlock(&u->lock);
+            return PXS_ERR_TIMEOUT;
+        }
+    }
+    return st;
+}
+
+static pxs_status_t ucx_init(pxs_conn_t *c)
+{
+    ucx_t *u = calloc(1, sizeof *u);
+    if (!u) return PXS_ERR_NO_MEMORY;
+    u->conn = c;
+    c->priv = u;
+    pthread_mutex_init(&u->lock, NULL);
+    u->pid = getpid();
+    u->start = pxs__proc_start_time(u->pid);
+    u->node = pxs__node_id();
+    u->err_mode_peer = true;
+    pxs_status_t st = pxs__ucx_worker_init(u);
+    if (st != PXS_OK) goto err;
+    /* Readers check generations remotely: expose our table. */
+    const pxs_objtab_t *t = pxs__conn_objtab(c);
+    st = pxs__ucx_reg_get(u, t->hdr, t->map_len, &u->tab_reg);
+    if (st != PXS_OK) {
+        pxs__ucx_thread_stop(u);
+        pxs__ucx_worker_fini(u);
+        goto err;
+    }
+    u->tab_addr = (uint64_t)(uintptr_t)t->gens;
+    u->tab_slots = t->hdr->nslots;
+    return PXS_OK;
+err:
+    pthread_mutex_destroy(&u->lock);
+    free(u);
+    c->priv = NULL;
+    return st;
+}
+
+static void ucx_fini(pxs_conn_t *c)
+{
+    ucx_t *u = c->priv;
+    pxs__ucx_thread_stop(u);
+    pxs__ucx_peers_fini(u);
+    pxs__ucx_regs_fini(u);
+    pxs__ucx_worker_fini(u);
+    pthread_mutex_destroy(&u->lock);
+    free(u);
+}
+
+const pxs_conn_ops_t pxs__conn_ucx_ops = {
+    .size = sizeof(pxs_conn_ops_t),
+    .name = "ucx",
+    .id = PXS_CONNECTOR_UCX,
+    .caps = PXS_CAP_CROSS_PROCESS | PXS_CAP_CROSS_NODE | PXS_CAP_ONE_SIDED |
+            PXS_CAP_ZERO_COPY_PUT | PXS_CAP_NONBLOCKING,
+    .memtypes = 1u << PXS_MEMTYPE_HOST,
+    .summary = "UCP gets (UCX_TLS: sm, cma, tcp, verbs); generation checked after each transfer",
+    .init = ucx_init,
+    .fini = ucx_fini,
+    .mem_alloc = pxs__ucx_mem_alloc,
+    .mem_free = pxs__ucx_mem_free,
+    .mem_reg = pxs__ucx_mem_reg,
+    .mem_dereg = pxs__ucx_mem_dereg,
+    .pack_remote = pxs__ucx_pack,
+    .get = ucx_get,
+    .cancel = ucx_cancel,
+    .check = ucx_check,
+    .view = pxs__conn_unsup_view,
+    .view_release = pxs__conn_noop_view_release,
+    .progress = pxs__ucx_progress,
+};

@@ -1,0 +1,117 @@
+/* The "ucx" connector: one-sided gets over UCP, same node (sm, cma) and
+ * across nodes (tcp, verbs), private to transports/ucx/. */
+#ifndef PXS_UCX_H
+#define PXS_UCX_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <ucp/api/ucp.h>
+
+#include "../../src/connector.h"
+
+/* Blob (all little-endian):
+ *    0 u16 worker address length   2 u16 data rkey length
+ *    4 u16 table rkey length       6 u16 reserved
+ *    8 u32 owner pid              12 u32 owner's table slots
+ *   16 u64 owner start time       24 u64 owner node id
+ *   32 u64 data address           40 u64 address of the generation array
+ *   48 worker address, data rkey, table rkey */
+#define UCX_BLOB_HDR 48
+
+/* A registered region (the registration cache). */
+typedef struct ucx_reg {
+    uintptr_t start, end;
+    ucp_mem_h memh;
+    void *rkey;          /* packed */
+    size_t rkey_len;
+    uint32_t refs;       /* objects (and an allocation) using it */
+    bool allocated;      /* from mem_alloc: freed only by mem_free, by exact address */
+    struct ucx_reg *next;
+} ucx_reg_t;
+
+/* An unpacked remote key, cached per peer by its packed bytes. */
+typedef struct {
+    uint64_t hash;
+    ucp_rkey_h rkey;
+} ucx_rkey_t;
+
+/* An owner this context reads from. Never freed before fini, so requests
+ * may point at it. */
+typedef struct {
+    uint64_t owner;
+    pid_t pid;
+    uint64_t start;
+    bool same_node;
+    int pidfd;                 /* same node: liveness that pid reuse can't fool */
+    ucp_ep_h ep;               /* NULL after a reset; recreated on use */
+    ucp_rkey_h tab_rkey;
+    ucx_rkey_t *rkeys;
+    size_t nrkeys, rkeys_cap;
+    _Atomic int failed;        /* UCX reported the peer gone */
+    _Atomic int dead;          /* our own liveness check saw it gone */
+    _Atomic uint32_t inflight;
+    _Atomic int closing;       /* reset in progress: issue nothing new */
+} ucx_peer_t;
+
+typedef struct {
+    pxs_conn_t *conn;
+    ucp_context_h uctx;
+    ucp_worker_h worker;
+    ucp_address_t *addr;
+    size_t addr_len;
+    pthread_mutex_t lock;     /* regs and peers; never held inside UCX callbacks */
+    ucx_reg_t *regs;          /* most recently used first */
+    ucx_reg_t *tab_reg;       /* our generation table, for remote checks */
+    uint64_t tab_addr;
+    uint32_t tab_slots;
+    ucx_peer_t **peers;
+    size_t npeers, peers_cap;
+    pid_t pid;
+    uint64_t start, node;
+    bool err_mode_peer;       /* endpoints report peer failure */
+    /* progress thread */
+    bool thread_on;
+    pthread_t thread;
+    int stop_fd;              /* eventfd that wakes the thread to stop */
+    _Atomic int stop;
+    uint64_t next_liveness_ns;
+} ucx_t;
+
+/* ucx_worker.c */
+pxs_status_t pxs__ucx_status(ucs_status_t st);
+pxs_status_t pxs__ucx_worker_init(ucx_t *u);
+void pxs__ucx_thread_stop(ucx_t *u);
+void pxs__ucx_worker_fini(ucx_t *u); /* after the thread stopped and peers are gone */
+int pxs__ucx_progress(pxs_conn_t *conn);
+
+/* ucx_mem.c */
+pxs_status_t pxs__ucx_reg_get(ucx_t *u, void *addr, size_t len, ucx_reg_t **reg_p);
+void pxs__ucx_reg_put(ucx_t *u, ucx_reg_t *reg);
+void pxs__ucx_regs_fini(ucx_t *u);
+pxs_status_t pxs__ucx_mem_alloc(pxs_conn_t *conn, size_t len, void **ptr_p);
+void pxs__ucx_mem_free(pxs_conn_t *conn, void *ptr);
+pxs_status_t pxs__ucx_mem_reg(pxs_conn_t *conn, pxs_object_t *obj);
+void pxs__ucx_mem_dereg(pxs_conn_t *conn, pxs_object_t *obj);
+pxs_status_t pxs__ucx_pack(pxs_conn_t *conn, const pxs_object_t *obj, uint8_t *blob, size_t cap,
+                           size_t *len_p);
+
+/* ucx_peer.c */
+typedef struct {
+    uint16_t addr_len, rkey_len, tab_rkey_len;
+    pid_t pid;
+    uint32_t tab_slots;
+    uint64_t start, node, data_addr, tab_addr;
+    const uint8_t *addr, *rkey, *tab_rkey;
+} ucx_blob_t;
+pxs_status_t pxs__ucx_blob_parse(const pxs_pdesc_t *p, ucx_blob_t *b);
+/* Find or connect the owner; caller holds u->lock. */
+pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b,
+                               ucx_peer_t **peer_p, ucp_rkey_h *rkey_p);
+pxs_status_t pxs__ucx_peer_alive(const ucx_peer_t *q);
+/* Force-close a peer's endpoint: its gets complete, cancelled; caller holds u->lock. */
+void pxs__ucx_peer_reset(ucx_t *u, ucx_peer_t *q);
+void pxs__ucx_peers_check(ucx_t *u);
+void pxs__ucx_peers_fini(ucx_t *u);
+
+#endif

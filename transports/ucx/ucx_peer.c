@@ -1,0 +1,211 @@
+/* Reader side: owners we read from. One endpoint per owner, created from
+ * the worker address in its proxies on first use; remote keys unpacked once
+ * per endpoint and cached by their packed bytes. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../src/log.h"
+#include "ucx.h"
+
+/* How often owners with gets in flight are checked for life (same node:
+ * UCX's shared-memory transports do not report a dead peer at all). */
+#define LIVENESS_EVERY_NS 20000000ull
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+pxs_status_t pxs__ucx_blob_parse(const pxs_pdesc_t *p, ucx_blob_t *b)
+{
+    if (p->blob_len < UCX_BLOB_HDR) return PXS_ERR_CORRUPT;
+    const uint8_t *s = p->blob;
+    b->addr_len = pxs_rd16(s);
+    b->rkey_len = pxs_rd16(s + 2);
+    b->tab_rkey_len = pxs_rd16(s + 4);
+    b->pid = (pid_t)pxs_rd32(s + 8);
+    b->tab_slots = pxs_rd32(s + 12);
+    b->start = pxs_rd64(s + 16);
+    b->node = pxs_rd64(s + 24);
+    b->data_addr = pxs_rd64(s + 32);
+    b->tab_addr = pxs_rd64(s + 40);
+    if ((size_t)UCX_BLOB_HDR + b->addr_len + b->rkey_len + b->tab_rkey_len != p->blob_len ||
+        b->addr_len == 0 || b->rkey_len == 0 || b->tab_rkey_len == 0)
+        return PXS_ERR_CORRUPT;
+    if (p->slot >= b->tab_slots || b->pid <= 0) return PXS_ERR_CORRUPT;
+    b->addr = s + UCX_BLOB_HDR;
+    b->rkey = b->addr + b->addr_len;
+    b->tab_rkey = b->rkey + b->rkey_len;
+    return PXS_OK;
+}
+
+static void ep_error(void *arg, ucp_ep_h ep, ucs_status_t status)
+{
+    (void)ep;
+    ucx_peer_t *q = arg;
+    pxs_debug("UCX endpoint to owner %016llx failed: %s", (unsigned long long)q->owner,
+              ucs_status_string(status));
+    atomic_store(&q->failed, 1);
+}
+
+static pxs_status_t ep_connect(ucx_t *u, ucx_peer_t *q, const ucx_blob_t *b)
+{
+    ucp_ep_params_t ep = {
+        .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
+                      UCP_EP_PARAM_FIELD_ERR_HANDLER,
+        .address = (const ucp_address_t *)b->addr,
+        .err_mode = UCP_ERR_HANDLING_MODE_PEER,
+        .err_handler = {.cb = ep_error, .arg = q},
+    };
+    /* On one node our pidfd checks see a dead owner, and UCX's shared-memory
+     * transports cannot report one (with peer error handling they refuse to
+     * connect at all): ask UCX for failure detection across nodes only. */
+    ucs_status_t st = UCS_ERR_UNREACHABLE;
+    if (!q->same_node && u->err_mode_peer) st = ucp_ep_create(u->worker, &ep, &q->ep);
+    if (st == UCS_ERR_UNREACHABLE) {
+        ep.err_mode = UCP_ERR_HANDLING_MODE_NONE;
+        st = ucp_ep_create(u->worker, &ep, &q->ep);
+    }
+    if (st != UCS_OK) {
+        q->ep = NULL;
+        pxs_error("cannot reach owner %016llx over UCX: %s", (unsigned long long)q->owner,
+                  ucs_status_string(st));
+        return pxs__ucx_status(st);
+    }
+    st = ucp_ep_rkey_unpack(q->ep, b->tab_rkey, &q->tab_rkey);
+    if (st != UCS_OK) {
+        pxs__ucx_peer_reset(u, q);
+        return PXS_ERR_CORRUPT;
+    }
+    return PXS_OK;
+}
+
+static pxs_status_t rkey_get(ucx_peer_t *q, const ucx_blob_t *b, ucp_rkey_h *rkey_p)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < b->rkey_len; i++) h = (h ^ b->rkey[i]) * 0x100000001b3ull;
+    for (size_t i = 0; i < q->nrkeys; i++) {
+        if (q->rkeys[i].hash == h) {
+            *rkey_p = q->rkeys[i].rkey;
+            return PXS_OK;
+        }
+    }
+    if (q->nrkeys == q->rkeys_cap) {
+        size_t cap = q->rkeys_cap ? 2 * q->rkeys_cap : 8;
+        ucx_rkey_t *n = realloc(q->rkeys, cap * sizeof *n);
+        if (!n) return PXS_ERR_NO_MEMORY;
+        q->rkeys = n;
+        q->rkeys_cap = cap;
+    }
+    ucp_rkey_h rk;
+    ucs_status_t st = ucp_ep_rkey_unpack(q->ep, b->rkey, &rk);
+    if (st != UCS_OK) return PXS_ERR_CORRUPT; /* not a key this endpoint can use */
+    q->rkeys[q->nrkeys++] = (ucx_rkey_t){h, rk};
+    *rkey_p = rk;
+    return PXS_OK;
+}
+
+pxs_status_t pxs__ucx_peer_alive(const ucx_peer_t *q)
+{
+    if (atomic_load(&q->failed) || atomic_load(&q->dead)) return PXS_ERR_PEER_DEAD;
+    if (!q->same_node) return PXS_OK; /* UCX's peer failure detection covers it */
+    if (q->pidfd >= 0)
+        return syscall(SYS_pidfd_send_signal, q->pidfd, 0, NULL, 0) != 0 && errno == ESRCH
+                   ? PXS_ERR_PEER_DEAD
+                   : PXS_OK;
+    return pxs__proc_alive(q->pid, q->start);
+}
+
+pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b,
+                               ucx_peer_t **peer_p, ucp_rkey_h *rkey_p)
+{
+    ucx_peer_t *q = NULL;
+    for (size_t i = 0; i < u->npeers && !q; i++)
+        if (u->peers[i]->owner == p->owner) q = u->peers[i];
+    if (!q) {
+        if (u->npeers == u->peers_cap) {
+            size_t cap = u->peers_cap ? 2 * u->peers_cap : 8;
+            ucx_peer_t **n = realloc(u->peers, cap * sizeof *n);
+            if (!n) return PXS_ERR_NO_MEMORY;
+            u->peers = n;
+            u->peers_cap = cap;
+        }
+        if (!(q = calloc(1, sizeof *q))) return PXS_ERR_NO_MEMORY;
+        q->owner = p->owner;
+        q->pid = b->pid;
+        q->start = b->start;
+        q->same_node = b->node == u->node;
+        q->pidfd = -1;
+        if (q->same_node) {
+            q->pidfd = (int)syscall(SYS_pidfd_open, b->pid, 0);
+            if (pxs__proc_alive(b->pid, b->start) != PXS_OK) atomic_store(&q->dead, 1);
+        }
+        u->peers[u->npeers++] = q;
+    }
+    pxs_status_t st = pxs__ucx_peer_alive(q);
+    if (st != PXS_OK) return st;
+    if (!q->ep && (st = ep_connect(u, q, b)) != PXS_OK) return st;
+    if ((st = rkey_get(q, b, rkey_p)) != PXS_OK) return st;
+    *peer_p = q;
+    return PXS_OK;
+}
+
+/* Force-close: UCX completes the endpoint's outstanding gets (cancelled)
+ * before the close request completes, so no destination is written after
+ * this returns. The keys belong to the endpoint and go with it. */
+void pxs__ucx_peer_reset(ucx_t *u, ucx_peer_t *q)
+{
+    if (!q->ep) return;
+    atomic_store(&q->closing, 1);
+    ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
+                               .flags = UCP_EP_CLOSE_FLAG_FORCE};
+    void *req = ucp_ep_close_nbx(q->ep, &prm);
+    if (UCS_PTR_IS_PTR(req)) {
+        while (ucp_request_check_status(req) == UCS_INPROGRESS) ucp_worker_progress(u->worker);
+        ucp_request_free(req);
+    }
+    for (size_t i = 0; i < q->nrkeys; i++) ucp_rkey_destroy(q->rkeys[i].rkey);
+    q->nrkeys = 0;
+    if (q->tab_rkey) ucp_rkey_destroy(q->tab_rkey);
+    q->tab_rkey = NULL;
+    q->ep = NULL;
+    atomic_store(&q->closing, 0);
+}
+
+void pxs__ucx_peers_check(ucx_t *u)
+{
+    uint64_t now = now_ns();
+    if (now < u->next_liveness_ns) return;
+    u->next_liveness_ns = now + LIVENESS_EVERY_NS;
+    pthread_mutex_lock(&u->lock);
+    for (size_t i = 0; i < u->npeers; i++) {
+        ucx_peer_t *q = u->peers[i];
+        if (!atomic_load(&q->inflight) || !q->ep || pxs__ucx_peer_alive(q) == PXS_OK) continue;
+        /* Gets to a dead owner would wait forever on shared memory. */
+        pxs_debug("owner %016llx died with gets in flight", (unsigned long long)q->owner);
+        atomic_store(&q->dead, 1);
+        pxs__ucx_peer_reset(u, q);
+    }
+    pthread_mutex_unlock(&u->lock);
+}
+
+void pxs__ucx_peers_fini(ucx_t *u)
+{
+    for (size_t i = 0; i < u->npeers; i++) {
+        ucx_peer_t *q = u->peers[i];
+        pxs__ucx_peer_reset(u, q);
+        free(q->rkeys);
+        if (q->pidfd >= 0) close(q->pidfd);
+        free(q);
+    }
+    free(u->peers);
+    u->peers = NULL;
+    u->npeers = 0;
+}

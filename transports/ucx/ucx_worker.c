@@ -1,0 +1,141 @@
+/* UCP context, worker and progress: the worker's address goes into every
+ * proxy, and a progress thread (PXS_UCX_PROGRESS_THREAD, default on) lets
+ * owners serve gets while they compute. On this UCX, gets from ordinary
+ * memory over sm and tcp are carried by active messages that the owner's
+ * worker must progress; the thread sleeps on the worker's event fd, so it
+ * costs no CPU while nobody reads. */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "../../src/log.h"
+#include "ucx.h"
+
+pxs_status_t pxs__ucx_status(ucs_status_t st)
+{
+    switch (st) {
+    case UCS_OK: return PXS_OK;
+    case UCS_INPROGRESS: return PXS_INPROGRESS;
+    case UCS_ERR_NO_MEMORY: return PXS_ERR_NO_MEMORY;
+    case UCS_ERR_UNREACHABLE:
+    case UCS_ERR_INVALID_ADDR: return PXS_ERR_UNREACHABLE;
+    case UCS_ERR_ENDPOINT_TIMEOUT:
+    case UCS_ERR_CONNECTION_RESET:
+    case UCS_ERR_NOT_CONNECTED:
+    case UCS_ERR_REJECTED: return PXS_ERR_PEER_DEAD;
+    case UCS_ERR_CANCELED:
+    case UCS_ERR_TIMED_OUT: return PXS_ERR_TIMEOUT;
+    case UCS_ERR_UNSUPPORTED: return PXS_ERR_UNSUPPORTED;
+    default: return PXS_ERR_IO;
+    }
+}
+
+static int env_flag(const char *name, int dflt)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) return dflt;
+    return strcmp(v, "0") != 0 && strcasecmp(v, "no") != 0 && strcasecmp(v, "off") != 0;
+}
+
+static void *progress_thread(void *arg)
+{
+    ucx_t *u = arg;
+    int efd = -1;
+    if (ucp_worker_get_efd(u->worker, &efd) != UCS_OK) efd = -1;
+    while (!atomic_load(&u->stop)) {
+        while (ucp_worker_progress(u->worker)) {
+        }
+        if (efd >= 0) {
+            ucs_status_t st = ucp_worker_arm(u->worker);
+            if (st == UCS_ERR_BUSY) continue; /* more work arrived meanwhile */
+            struct pollfd fds[2] = {{.fd = efd, .events = POLLIN}, {.fd = u->stop_fd, .events = POLLIN}};
+            /* The timeout only bounds how late an event that does not wake
+             * the fd (some shared-memory transports) is served. */
+            poll(fds, 2, 1);
+        } else {
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return NULL;
+}
+
+pxs_status_t pxs__ucx_worker_init(ucx_t *u)
+{
+    ucp_config_t *cfg;
+    ucs_status_t st = ucp_config_read(NULL, NULL, &cfg);
+    if (st != UCS_OK) return pxs__ucx_status(st);
+    u->thread_on = env_flag("PXS_UCX_PROGRESS_THREAD", 1);
+    ucp_params_t params = {
+        .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED,
+        .features = UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP,
+        .mt_workers_shared = 1,
+    };
+    st = ucp_init(&params, cfg, &u->uctx);
+    ucp_config_release(cfg);
+    if (st != UCS_OK) {
+        pxs_error("ucp_init: %s", ucs_status_string(st));
+        return pxs__ucx_status(st);
+    }
+    ucp_worker_params_t wp = {.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
+                              .thread_mode = UCS_THREAD_MODE_MULTI};
+    st = ucp_worker_create(u->uctx, &wp, &u->worker);
+    if (st != UCS_OK) goto err_ctx;
+    st = ucp_worker_get_address(u->worker, &u->addr, &u->addr_len);
+    if (st != UCS_OK) goto err_worker;
+    if (u->addr_len > 320) { /* the proxy blob must hold it with two rkeys */
+        pxs_error("UCX worker address of %zu bytes does not fit a proxy; narrow UCX_TLS",
+                  u->addr_len);
+        st = UCS_ERR_EXCEEDS_LIMIT;
+        goto err_addr;
+    }
+    if (u->thread_on) {
+        u->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (u->stop_fd < 0 || pthread_create(&u->thread, NULL, progress_thread, u) != 0) {
+            if (u->stop_fd >= 0) close(u->stop_fd);
+            st = UCS_ERR_NO_RESOURCE;
+            goto err_addr;
+        }
+    }
+    return PXS_OK;
+
+err_addr:
+    ucp_worker_release_address(u->worker, u->addr);
+err_worker:
+    ucp_worker_destroy(u->worker);
+err_ctx:
+    ucp_cleanup(u->uctx);
+    pxs_error("UCX worker: %s", ucs_status_string(st));
+    return pxs__ucx_status(st);
+}
+
+void pxs__ucx_thread_stop(ucx_t *u)
+{
+    if (!u->thread_on) return;
+    atomic_store(&u->stop, 1);
+    uint64_t one = 1;
+    ssize_t w = write(u->stop_fd, &one, sizeof one);
+    (void)w;
+    pthread_join(u->thread, NULL);
+    close(u->stop_fd);
+    u->thread_on = false;
+}
+
+void pxs__ucx_worker_fini(ucx_t *u)
+{
+    ucp_worker_release_address(u->worker, u->addr);
+    ucp_worker_destroy(u->worker);
+    ucp_cleanup(u->uctx);
+}
+
+int pxs__ucx_progress(pxs_conn_t *conn)
+{
+    ucx_t *u = conn->priv;
+    int n = 0;
+    while (ucp_worker_progress(u->worker)) n++;
+    pxs__ucx_peers_check(u);
+    return n;
+}
