@@ -315,3 +315,68 @@ Test(conformance, owner_that_finalized_and_exited)
     }
     free(out);
 }
+
+Test(conformance, a_dead_owner_does_not_disturb_a_healthy_one)
+{
+    if (!(caps & PXS_CAP_CROSS_PROCESS)) return;
+    static const obj_spec_t one[] = {{1 << 20, OBJ_USER, 41}, {1 << 20, OBJ_COPY, 42}};
+    test_peer_t dying, healthy;
+    pxs_proxy_t pd[2], ph[2];
+    cr_assert_eq(peer_start(&dying, conn_name, NULL, one, 2, pd), 0);
+    cr_assert_eq(peer_start(&healthy, conn_name, NULL, one, 2, ph), 0);
+    for (int i = 0; i < 2; i++) {
+        expect_resolve(&pd[i], 1 << 20, one[i].seed);
+        expect_resolve(&ph[i], 1 << 20, one[i].seed);
+    }
+    cr_assert_eq(peer_crash(&dying), 0);
+    uint8_t *out = malloc(1 << 20);
+    for (int i = 0; i < 2; i++) {
+        pxs_status_t st = pxs_resolve(ctx, &pd[i], out, 1 << 20, NULL);
+        cr_assert(st == PXS_ERR_PEER_DEAD, "dead owner: %s", pxs_strerror(st));
+        expect_resolve(&ph[i], 1 << 20, one[i].seed); /* the healthy pair keeps working */
+    }
+    free(out);
+    cr_assert_eq(peer_quit(&healthy), 0);
+}
+
+Test(conformance, a_flipped_bit_in_remote_access_is_refused)
+{
+    static uint8_t buf[100000], out[100000];
+    fill_pattern(buf, sizeof buf, 43);
+    pxs_proxy_t p = put(buf, sizeof buf, PXS_PUT_NO_INLINE);
+    size_t blob_len = (size_t)p.bytes[10] | (size_t)p.bytes[11] << 8;
+    for (size_t i = 0; i < blob_len; i += 7) {
+        pxs_proxy_t q = p;
+        q.bytes[72 + i] ^= 0x10; /* the connector's address, key or offset */
+        cr_assert_eq(pxs_resolve(ctx, &q, out, sizeof out, NULL), PXS_ERR_CORRUPT, "blob byte %zu", i);
+    }
+    expect_resolve(&p, sizeof buf, 43);
+}
+
+/* An owner that stops serving (here: a UCX owner without its progress
+ * thread, whose gets from ordinary memory need it): the reader gets
+ * PXS_ERR_TIMEOUT within the configured time, and its context still works. */
+Test(conformance, an_owner_that_stops_serving_times_out_cleanly)
+{
+    if (strcmp(conn_name, "ucx") != 0) return;
+    static const obj_spec_t one[] = {{1 << 20, OBJ_USER, 44}};
+    test_peer_t mute, healthy;
+    pxs_proxy_t pm, ph;
+    setenv("PXS_UCX_PROGRESS_THREAD", "0", 1);
+    cr_assert_eq(peer_start(&mute, conn_name, NULL, one, 1, &pm), 0);
+    unsetenv("PXS_UCX_PROGRESS_THREAD");
+    cr_assert_eq(peer_start(&healthy, conn_name, NULL, one, 1, &ph), 0);
+    uint8_t *out = malloc(1 << 20);
+    pxs_request_t *req;
+    pxs_resolve_params_t rp = {.field_mask = PXS_RESOLVE_PARAM_TIMEOUT, .timeout_ms = 1500};
+    pxs_status_t st = pxs_resolve_nb(ctx, &pm, out, 1 << 20, &rp, &req);
+    if (st == PXS_INPROGRESS) {
+        st = pxs_wait(req, PXS_TIMEOUT_INFINITE); /* bounded by the request's own 1.5 s */
+        pxs_request_free(req);
+    }
+    cr_assert_eq(st, PXS_ERR_TIMEOUT, "%s", pxs_strerror(st));
+    expect_resolve(&ph, 1 << 20, 44);
+    free(out);
+    cr_assert_eq(peer_quit(&healthy), 0);
+    cr_assert_eq(peer_crash(&mute), 0);
+}
