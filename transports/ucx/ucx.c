@@ -21,22 +21,9 @@
 #include "../../src/log.h"
 #include "ucx.h"
 
-typedef struct {
-    ucx_peer_t *peer;
-    pxs_request_t *req;  /* NULL for a synchronous check */
-    uint64_t gen_buf;    /* lands here */
-    uint64_t expect;
-    uint64_t tab_raddr;
-    void *dst;
-    uint64_t size;       /* 0 for a check: the data phase is skipped */
-    uint64_t data_raddr;
-    ucp_rkey_h rkey;
-    _Atomic int32_t result; /* for checks: PXS_INPROGRESS until done */
-    int32_t phase;          /* 0: generation before, 1: bytes, 2: generation after */
-} get_t;
-_Static_assert(sizeof(get_t) <= PXS_REQ_SCRATCH, "get state exceeds request scratch");
+_Static_assert(sizeof(ucx_get_t) <= PXS_REQ_SCRATCH, "get state exceeds request scratch");
 
-static void finish(get_t *g, pxs_status_t st)
+void pxs__ucx_get_finish(ucx_get_t *g, pxs_status_t st)
 {
     if (st != PXS_OK && st != PXS_ERR_EVICTED && pxs__ucx_peer_alive(g->peer) != PXS_OK)
         st = PXS_ERR_PEER_DEAD;
@@ -45,22 +32,22 @@ static void finish(get_t *g, pxs_status_t st)
     else atomic_store(&g->result, st);
 }
 
-static void issue_data(get_t *g);
+static void issue_data(ucx_get_t *g);
 
 static void gen_done(void *request, ucs_status_t status, void *user_data)
 {
-    get_t *g = user_data;
+    ucx_get_t *g = user_data;
     if (request) ucp_request_free(request);
-    if (status != UCS_OK) finish(g, pxs__ucx_status(status));
-    else if (g->gen_buf != g->expect) finish(g, PXS_ERR_EVICTED);
+    if (status != UCS_OK) pxs__ucx_get_finish(g, pxs__ucx_status(status));
+    else if (g->gen_buf != g->expect) pxs__ucx_get_finish(g, PXS_ERR_EVICTED);
     else if (g->phase == 0) issue_data(g);
-    else finish(g, PXS_OK);
+    else pxs__ucx_get_finish(g, PXS_OK);
 }
 
-static void issue_gen(get_t *g)
+static void issue_gen(ucx_get_t *g)
 {
     if (atomic_load(&g->peer->closing)) {
-        finish(g, PXS_ERR_TIMEOUT);
+        pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
         return;
     }
     ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
@@ -70,24 +57,24 @@ static void issue_gen(get_t *g)
     void *r = ucp_get_nbx(g->peer->ep, &g->gen_buf, sizeof g->gen_buf, g->tab_raddr,
                           g->peer->tab_rkey, &prm);
     if (r == NULL) gen_done(NULL, UCS_OK, g);
-    else if (UCS_PTR_IS_ERR(r)) finish(g, pxs__ucx_status(UCS_PTR_STATUS(r)));
+    else if (UCS_PTR_IS_ERR(r)) pxs__ucx_get_finish(g, pxs__ucx_status(UCS_PTR_STATUS(r)));
 }
 
 static void data_done(void *request, ucs_status_t status, void *user_data)
 {
-    get_t *g = user_data;
+    ucx_get_t *g = user_data;
     if (request) ucp_request_free(request);
     g->phase = 2;
-    if (status != UCS_OK) finish(g, pxs__ucx_status(status));
+    if (status != UCS_OK) pxs__ucx_get_finish(g, pxs__ucx_status(status));
     else issue_gen(g);
 }
 
-static void issue_data(get_t *g)
+static void issue_data(ucx_get_t *g)
 {
     g->phase = 1;
     if (g->size == 0 || atomic_load(&g->peer->closing)) {
         if (g->size == 0) data_done(NULL, UCS_OK, g);
-        else finish(g, PXS_ERR_TIMEOUT);
+        else pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
         return;
     }
     ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
@@ -96,11 +83,11 @@ static void issue_data(get_t *g)
                                .user_data = g};
     void *r = ucp_get_nbx(g->peer->ep, g->dst, g->size, g->data_raddr, g->rkey, &prm);
     if (r == NULL) data_done(NULL, UCS_OK, g);
-    else if (UCS_PTR_IS_ERR(r)) finish(g, pxs__ucx_status(UCS_PTR_STATUS(r)));
+    else if (UCS_PTR_IS_ERR(r)) pxs__ucx_get_finish(g, pxs__ucx_status(UCS_PTR_STATUS(r)));
 }
 
 /* Common start of a get or a check: the peer, its keys, the state. */
-static pxs_status_t start(ucx_t *u, const pxs_pdesc_t *p, get_t *g, ucp_rkey_h *rkey_p,
+static pxs_status_t start(ucx_t *u, const pxs_pdesc_t *p, ucx_get_t *g, ucp_rkey_h *rkey_p,
                           ucx_blob_t *b)
 {
     pxs_status_t st = pxs__ucx_blob_parse(p, b);
@@ -110,6 +97,7 @@ static pxs_status_t start(ucx_t *u, const pxs_pdesc_t *p, get_t *g, ucp_rkey_h *
     st = pxs__ucx_peer_get(u, p, b, &q, rkey_p);
     pthread_mutex_unlock(&u->lock);
     if (st != PXS_OK) return st;
+    g->u = u;
     g->peer = q;
     g->expect = p->gen;
     g->tab_raddr = b->tab_addr + (uint64_t)p->slot * sizeof(uint64_t);
@@ -139,7 +127,7 @@ static pxs_status_t ucx_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_
         pxs_status_t st = pxs__ucx_blob_parse(p, &sb);
         return st == PXS_OK ? self_get(u, p, &sb, dst) : st;
     }
-    get_t *g = pxs__request_scratch(req);
+    ucx_get_t *g = pxs__request_scratch(req);
     ucx_blob_t b;
     ucp_rkey_h rkey;
     memset(g, 0, sizeof *g);
@@ -149,7 +137,8 @@ static pxs_status_t ucx_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_
     g->dst = dst;
     g->size = p->size;
     g->rkey = rkey;
-    issue_gen(g); /* generation, then bytes, then generation */
+    if (u->use_am) pxs__ucx_am_get(g, b.data_addr, p->slot); /* one round trip */
+    else issue_gen(g); /* generation, then bytes, then generation */
     return pxs__request_status(req);
 }
 
@@ -159,8 +148,9 @@ static pxs_status_t ucx_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_
 static void ucx_cancel(pxs_conn_t *c, pxs_request_t *req)
 {
     ucx_t *u = c->priv;
-    get_t *g = pxs__request_scratch(req);
+    ucx_get_t *g = pxs__request_scratch(req);
     if (!g->peer) return;
+    if (u->use_am && pxs__ucx_am_cancel(g)) return; /* a late reply is dropped */
     pthread_mutex_lock(&u->lock);
     pxs__ucx_peer_reset(u, g->peer);
     pthread_mutex_unlock(&u->lock);
@@ -182,7 +172,7 @@ static pxs_status_t ucx_check(pxs_conn_t *c, const pxs_pdesc_t *p)
         pxs_status_t st = pxs__ucx_blob_parse(p, &sb);
         return st == PXS_OK ? self_get(u, p, &sb, NULL) : st;
     }
-    get_t g;
+    ucx_get_t g;
     ucx_blob_t b;
     ucp_rkey_h rkey;
     memset(&g, 0, sizeof g);
@@ -227,6 +217,19 @@ static pxs_status_t ucx_init(pxs_conn_t *c)
     }
     u->tab_addr = (uint64_t)(uintptr_t)t->gens;
     u->tab_slots = t->hdr->nslots;
+    const char *proto = getenv("PXS_UCX_PROTOCOL");
+    u->use_am = !proto || !*proto || !strcmp(proto, "am");
+    if (!u->use_am && strcmp(proto, "rma") != 0) {
+        pxs_error("PXS_UCX_PROTOCOL=\"%s\": expected am or rma", proto);
+        st = PXS_ERR_INVALID_PARAM;
+    }
+    if (st == PXS_OK) st = pxs__ucx_am_init(u);
+    if (st != PXS_OK) {
+        pxs__ucx_thread_stop(u);
+        pxs__ucx_regs_fini(u);
+        pxs__ucx_worker_fini(u);
+        goto err;
+    }
     return PXS_OK;
 err:
     pthread_mutex_destroy(&u->lock);
@@ -242,6 +245,7 @@ static void ucx_fini(pxs_conn_t *c)
     pxs__ucx_peers_fini(u);
     pxs__ucx_regs_fini(u);
     pxs__ucx_worker_fini(u);
+    pxs__ucx_am_fini(u);
     pthread_mutex_destroy(&u->lock);
     free(u);
 }

@@ -54,7 +54,19 @@ typedef struct {
     _Atomic int closing;       /* reset in progress: issue nothing new */
 } ucx_peer_t;
 
+/* What the owner exposes per generation-table slot (owner-validated gets). */
 typedef struct {
+    _Atomic uint64_t addr, len;
+    _Atomic uint32_t replies;  /* replies in flight reading the object */
+} ucx_slot_t;
+
+/* The request of an owner-validated get. */
+typedef struct {
+    uint64_t id, gen, addr, len;
+    uint32_t slot, reserved;
+} am_req_t;
+
+typedef struct ucx {
     pxs_conn_t *conn;
     ucp_context_h uctx;
     ucp_worker_h worker;
@@ -76,7 +88,45 @@ typedef struct {
     int stop_fd;              /* eventfd that wakes the thread to stop */
     _Atomic int stop;
     uint64_t next_liveness_ns;
+    /* owner-validated gets (ucx_am.c) */
+    bool use_am;              /* PXS_UCX_PROTOCOL=am (default) or rma */
+    ucx_slot_t *slots;        /* [tab_slots] */
+    pthread_mutex_t am_lock;  /* the table below; never held while progressing */
+    struct ucx_get **am_gets; /* outstanding gets by id index */
+    uint32_t *am_free;
+    uint32_t am_cap, am_nfree, am_seq;
 } ucx_t;
+
+/* A get in flight, in the request's connector scratch. */
+typedef struct ucx_get {
+    ucx_t *u;
+    ucx_peer_t *peer;
+    pxs_request_t *req;        /* NULL for a synchronous check */
+    void *dst;
+    uint64_t size;
+    uint64_t expect;           /* the proxy's generation */
+    /* rma protocol */
+    uint64_t gen_buf;          /* the generation lands here */
+    uint64_t tab_raddr, data_raddr;
+    ucp_rkey_h rkey;
+    int32_t phase;             /* 0: generation before, 1: bytes, 2: generation after */
+    _Atomic int32_t result;    /* for checks: PXS_INPROGRESS until done */
+    /* am protocol */
+    uint64_t id;
+    am_req_t am_hdr;           /* must outlive the send */
+    _Atomic(void *) recv_req;  /* rendezvous receive into dst */
+    _Atomic int receiving;
+} ucx_get_t;
+
+void pxs__ucx_get_finish(ucx_get_t *g, pxs_status_t st);
+
+/* ucx_am.c */
+pxs_status_t pxs__ucx_am_init(ucx_t *u);
+void pxs__ucx_am_fini(ucx_t *u);
+void pxs__ucx_am_expose(ucx_t *u, uint32_t slot, const void *addr, size_t len);
+void pxs__ucx_am_revoke(ucx_t *u, uint32_t slot);
+pxs_status_t pxs__ucx_am_get(ucx_get_t *g, uint64_t addr, uint32_t slot);
+bool pxs__ucx_am_cancel(ucx_get_t *g);
 
 /* ucx_worker.c */
 pxs_status_t pxs__ucx_status(ucs_status_t st);

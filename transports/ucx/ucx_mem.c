@@ -154,6 +154,7 @@ pxs_status_t pxs__ucx_mem_reg(pxs_conn_t *conn, pxs_object_t *obj)
 
 void pxs__ucx_mem_dereg(pxs_conn_t *conn, pxs_object_t *obj)
 {
+    pxs__ucx_am_revoke(conn->priv, obj->slot); /* replies reading it go out first */
     if (obj->memh) pxs__ucx_reg_put(conn->priv, obj->memh);
     obj->memh = NULL;
 }
@@ -183,6 +184,7 @@ pxs_status_t pxs__ucx_pack(pxs_conn_t *conn, const pxs_object_t *obj, uint8_t *b
     memcpy(p, u->addr, u->addr_len);
     memcpy(p + u->addr_len, r->rkey, r->rkey_len);
     memcpy(p + u->addr_len + r->rkey_len, t->rkey, t->rkey_len);
+    pxs__ucx_am_expose(u, obj->slot, obj->addr, obj->len);
     *len_p = need;
     return PXS_OK;
 }

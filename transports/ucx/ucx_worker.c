@@ -71,7 +71,7 @@ pxs_status_t pxs__ucx_worker_init(ucx_t *u)
     u->thread_on = env_flag("PXS_UCX_PROGRESS_THREAD", 1);
     ucp_params_t params = {
         .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED,
-        .features = UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP,
+        .features = UCP_FEATURE_RMA | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP,
         .mt_workers_shared = 1,
     };
     st = ucp_init(&params, cfg, &u->uctx);

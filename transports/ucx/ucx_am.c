@@ -1,0 +1,286 @@
+/* Owner-validated gets over UCP active messages (PXS_UCX_PROTOCOL=am, the
+ * default).
+ *
+ * The reader sends a small request (slot, generation, address, length); the
+ * owner's worker answers only if that generation is live in its table AND
+ * the address and length are exactly the object's, with the bytes (UCX picks
+ * eager or rendezvous; rendezvous lands straight in the reader's buffer).
+ * One round trip, where the rma protocol needs three; the owner never reads
+ * anything but a live object; an evict waits until the replies in flight
+ * for its slot are sent. On transports whose gets UCX emulates with active
+ * messages anyway (sm for ordinary memory, tcp), the owner's CPU was needed
+ * either way. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../src/log.h"
+#include "ucx.h"
+
+enum { AM_REQ = 0x7078, AM_REP = 0x7079 }; /* "px", "py" */
+
+typedef struct {
+    uint64_t id;
+    int32_t status;
+    uint32_t reserved;
+} am_rep_t;
+
+/* A reply in flight at the owner: its header must outlive the send. */
+typedef struct {
+    am_rep_t hdr;
+    ucx_slot_t *slot;
+} reply_t;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* --- owner side ---------------------------------------------------------- */
+
+static void reply_done(void *request, ucs_status_t status, void *user_data)
+{
+    (void)status;
+    reply_t *r = user_data;
+    if (r->slot) atomic_fetch_sub(&r->slot->replies, 1);
+    free(r);
+    if (request) ucp_request_free(request);
+}
+
+static ucs_status_t on_request(void *arg, const void *header, size_t header_len, void *data,
+                               size_t len, const ucp_am_recv_param_t *param)
+{
+    (void)data, (void)len;
+    ucx_t *u = arg;
+    am_req_t q;
+    if (header_len != sizeof q || !(param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP))
+        return UCS_OK; /* not ours to answer */
+    memcpy(&q, header, sizeof q);
+    reply_t *r = malloc(sizeof *r);
+    if (!r) return UCS_OK; /* the reader times out */
+    r->hdr = (am_rep_t){.id = q.id, .status = PXS_OK};
+    r->slot = NULL;
+    const void *src = NULL;
+    size_t n = 0;
+    if (q.slot >= u->tab_slots) {
+        r->hdr.status = PXS_ERR_CORRUPT;
+    } else {
+        /* Count ourselves in before checking: evict revokes, then waits for
+         * the count (both sides fence), so one of us sees the other. */
+        ucx_slot_t *s = &u->slots[q.slot];
+        atomic_fetch_add(&s->replies, 1);
+        atomic_thread_fence(memory_order_seq_cst);
+        const pxs_objtab_t *t = pxs__conn_objtab(u->conn);
+        if (pxs__objtab_gen(t, q.slot) != q.gen) r->hdr.status = PXS_ERR_EVICTED;
+        else if (atomic_load(&s->addr) != q.addr || atomic_load(&s->len) != q.len)
+            r->hdr.status = PXS_ERR_CORRUPT;
+        if (r->hdr.status == PXS_OK) {
+            r->slot = s;
+            src = (const void *)(uintptr_t)q.addr;
+            n = q.len;
+        } else {
+            atomic_fetch_sub(&s->replies, 1);
+        }
+    }
+    ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
+                                               UCP_OP_ATTR_FIELD_USER_DATA,
+                               .cb.send = reply_done,
+                               .user_data = r};
+    void *req = ucp_am_send_nbx(param->reply_ep, AM_REP, &r->hdr, sizeof r->hdr, src, n, &prm);
+    if (req == NULL) reply_done(NULL, UCS_OK, r);
+    else if (UCS_PTR_IS_ERR(req)) reply_done(NULL, UCS_PTR_STATUS(req), r);
+    return UCS_OK;
+}
+
+void pxs__ucx_am_expose(ucx_t *u, uint32_t slot, const void *addr, size_t len)
+{
+    atomic_store(&u->slots[slot].addr, (uint64_t)(uintptr_t)addr);
+    atomic_store(&u->slots[slot].len, (uint64_t)len);
+}
+
+void pxs__ucx_am_revoke(ucx_t *u, uint32_t slot)
+{
+    ucx_slot_t *s = &u->slots[slot];
+    atomic_store(&s->addr, 0);
+    atomic_thread_fence(memory_order_seq_cst); /* pairs with on_request's */
+    if (!atomic_load(&s->replies)) return;
+    /* Replies still read the object: let them go out before its memory may. */
+    int timeout = pxs__conn_timeout_ms(u->conn);
+    uint64_t deadline = timeout < 0 ? 0 : now_ns() + (uint64_t)timeout * 1000000ull;
+    while (atomic_load(&s->replies)) {
+        ucp_worker_progress(u->worker);
+        if (deadline && now_ns() > deadline) {
+            pxs_warn("evict of slot %u: a reader has not taken its reply in %d ms; going on",
+                     slot, timeout);
+            return;
+        }
+    }
+}
+
+/* --- reader side --------------------------------------------------------- */
+
+/* Outstanding gets by id (index | sequence << 32), so a late reply to a
+ * cancelled get finds nothing instead of a reused request. */
+static pxs_status_t table_add(ucx_t *u, ucx_get_t *g)
+{
+    pthread_mutex_lock(&u->am_lock);
+    if (u->am_nfree == 0) {
+        uint32_t cap = u->am_cap ? 2 * u->am_cap : 64;
+        ucx_get_t **t = realloc(u->am_gets, cap * sizeof *t);
+        uint32_t *f = realloc(u->am_free, cap * sizeof *f);
+        if (t) u->am_gets = t;
+        if (f) u->am_free = f;
+        if (!t || !f) {
+            pthread_mutex_unlock(&u->am_lock);
+            return PXS_ERR_NO_MEMORY;
+        }
+        for (uint32_t i = u->am_cap; i < cap; i++) {
+            u->am_gets[i] = NULL;
+            u->am_free[u->am_nfree++] = i;
+        }
+        u->am_cap = cap;
+    }
+    uint32_t idx = u->am_free[--u->am_nfree];
+    g->id = (uint64_t)idx | (uint64_t)(++u->am_seq) << 32;
+    u->am_gets[idx] = g;
+    pthread_mutex_unlock(&u->am_lock);
+    return PXS_OK;
+}
+
+/* Take g out of the table if it is still there; returns it or NULL. */
+static ucx_get_t *table_take(ucx_t *u, uint64_t id)
+{
+    uint32_t idx = (uint32_t)id;
+    ucx_get_t *g = NULL;
+    pthread_mutex_lock(&u->am_lock);
+    if (idx < u->am_cap && u->am_gets[idx] && u->am_gets[idx]->id == id) {
+        g = u->am_gets[idx];
+        u->am_gets[idx] = NULL;
+        u->am_free[u->am_nfree++] = idx;
+    }
+    pthread_mutex_unlock(&u->am_lock);
+    return g;
+}
+
+static void rndv_done(void *request, ucs_status_t status, size_t length, void *user_data)
+{
+    (void)length;
+    ucx_get_t *g = user_data;
+    atomic_store(&g->recv_req, NULL);
+    if (request) ucp_request_free(request);
+    pxs__ucx_get_finish(g, status == UCS_OK ? PXS_OK : pxs__ucx_status(status));
+}
+
+static ucs_status_t on_reply(void *arg, const void *header, size_t header_len, void *data,
+                             size_t len, const ucp_am_recv_param_t *param)
+{
+    ucx_t *u = arg;
+    am_rep_t r;
+    if (header_len != sizeof r) return UCS_OK;
+    memcpy(&r, header, sizeof r);
+    ucx_get_t *g = table_take(u, r.id);
+    if (!g) return UCS_OK; /* cancelled meanwhile: drop it */
+    if (r.status != PXS_OK) {
+        pxs__ucx_get_finish(g, r.status);
+        return UCS_OK;
+    }
+    if (len != g->size) {
+        pxs__ucx_get_finish(g, PXS_ERR_CORRUPT);
+        return UCS_OK;
+    }
+    if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
+        ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
+                                                   UCP_OP_ATTR_FIELD_USER_DATA,
+                                   .cb.recv_am = rndv_done,
+                                   .user_data = g};
+        atomic_store(&g->receiving, 1);
+        void *req = ucp_am_recv_data_nbx(u->worker, data, g->dst, len, &prm);
+        if (req == NULL) rndv_done(NULL, UCS_OK, len, g);
+        else if (UCS_PTR_IS_ERR(req)) rndv_done(NULL, UCS_PTR_STATUS(req), len, g);
+        else atomic_store(&g->recv_req, req);
+        return UCS_INPROGRESS;
+    }
+    if (len) memcpy(g->dst, data, len);
+    pxs__ucx_get_finish(g, PXS_OK);
+    return UCS_OK;
+}
+
+static void request_sent(void *request, ucs_status_t status, void *user_data)
+{
+    ucx_get_t *g = user_data;
+    if (request) ucp_request_free(request);
+    if (status != UCS_OK && table_take(g->u, g->id))
+        pxs__ucx_get_finish(g, pxs__ucx_status(status));
+}
+
+pxs_status_t pxs__ucx_am_get(ucx_get_t *g, uint64_t addr, uint32_t slot)
+{
+    ucx_t *u = g->u;
+    pxs_status_t st = table_add(u, g);
+    if (st != PXS_OK) {
+        pxs__ucx_get_finish(g, st);
+        return st;
+    }
+    g->am_hdr = (am_req_t){.id = g->id, .gen = g->expect, .addr = addr, .len = g->size,
+                           .slot = slot};
+    ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
+                                               UCP_OP_ATTR_FIELD_USER_DATA |
+                                               UCP_OP_ATTR_FIELD_FLAGS,
+                               .flags = UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER,
+                               .cb.send = request_sent,
+                               .user_data = g};
+    void *req = ucp_am_send_nbx(g->peer->ep, AM_REQ, &g->am_hdr, sizeof g->am_hdr, NULL, 0, &prm);
+    if (req == NULL) request_sent(NULL, UCS_OK, g);
+    else if (UCS_PTR_IS_ERR(req)) request_sent(NULL, UCS_PTR_STATUS(req), g);
+    return PXS_OK;
+}
+
+/* Cancel: out of the table (a late reply is dropped), or, if its bytes are
+ * already arriving, cancel the receive and wait until it has stopped. */
+bool pxs__ucx_am_cancel(ucx_get_t *g)
+{
+    ucx_t *u = g->u;
+    if (table_take(u, g->id)) {
+        pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
+        return true;
+    }
+    if (!atomic_load(&g->receiving)) return true; /* already finished */
+    void *req = atomic_load(&g->recv_req);
+    if (req) ucp_request_cancel(u->worker, req);
+    while (pxs__request_status(g->req) == PXS_INPROGRESS) ucp_worker_progress(u->worker);
+    return true;
+}
+
+pxs_status_t pxs__ucx_am_init(ucx_t *u)
+{
+    u->slots = calloc(u->tab_slots, sizeof *u->slots);
+    if (!u->slots) return PXS_ERR_NO_MEMORY;
+    pthread_mutex_init(&u->am_lock, NULL);
+    ucp_am_handler_param_t hp = {.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID |
+                                               UCP_AM_HANDLER_PARAM_FIELD_CB |
+                                               UCP_AM_HANDLER_PARAM_FIELD_ARG,
+                                 .arg = u};
+    hp.id = AM_REQ;
+    hp.cb = on_request;
+    ucs_status_t st = ucp_worker_set_am_recv_handler(u->worker, &hp);
+    if (st == UCS_OK) {
+        hp.id = AM_REP;
+        hp.cb = on_reply;
+        st = ucp_worker_set_am_recv_handler(u->worker, &hp);
+    }
+    if (st != UCS_OK) {
+        pxs_error("UCX active message handlers: %s", ucs_status_string(st));
+        return pxs__ucx_status(st);
+    }
+    return PXS_OK;
+}
+
+void pxs__ucx_am_fini(ucx_t *u)
+{
+    free(u->slots);
+    free(u->am_gets);
+    free(u->am_free);
+    pthread_mutex_destroy(&u->am_lock);
+}
