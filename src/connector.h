@@ -113,6 +113,8 @@ void *pxs__request_scratch(pxs_request_t *req);
 /* The generation table of the context a connector instance belongs to
  * (to expose it to remote readers). */
 const pxs_objtab_t *pxs__conn_objtab(const pxs_conn_t *conn);
+/* Monotonic clock in ns (the core's; one clock for every deadline). */
+uint64_t pxs__now_ns(void);
 /* Timeout (ms, -1 none) of the context a connector belongs to. */
 int pxs__conn_timeout_ms(const pxs_conn_t *conn);
 

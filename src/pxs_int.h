@@ -80,7 +80,6 @@ static inline void pxs__unlock(pxs_context_t *ctx) {
     if (ctx->thread_mode == PXS_THREAD_MULTIPLE) pthread_mutex_unlock(&ctx->lock);
 }
 
-uint64_t pxs__now_ns(void);
 uint64_t pxs__hash64(const void *buf, size_t len);
 
 /* Validate a proxy for use in this context (format, domain). */

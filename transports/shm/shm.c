@@ -151,13 +151,6 @@ static pxs_status_t blob_parse(const shm_t *s, const pxs_pdesc_t *p, shm_blob_t 
  * reporting PXS_ERR_PEER_DEAD, so it is checked at most this often. */
 #define MAPPED_LIVENESS_NS 1000000ull
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Is the owner still the process we first verified? */
 static pxs_status_t peer_alive(peer_t *q)
 {
@@ -168,7 +161,7 @@ static pxs_status_t peer_alive(peer_t *q)
     } else {
         st = pxs__proc_alive(q->pid, q->start); /* kernels without pidfd */
     }
-    if (st == PXS_OK) atomic_store_explicit(&q->alive_ns, now_ns(), memory_order_relaxed);
+    if (st == PXS_OK) atomic_store_explicit(&q->alive_ns, pxs__now_ns(), memory_order_relaxed);
     return st;
 }
 
@@ -214,7 +207,7 @@ static pxs_status_t peer_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b
     q->owner = p->owner;
     q->pid = b->pid;
     q->start = b->start;
-    atomic_store(&q->alive_ns, now_ns());
+    atomic_store(&q->alive_ns, pxs__now_ns());
     s->peers[s->npeers++] = q;
     *peer_p = q;
     return PXS_OK;
@@ -365,7 +358,7 @@ static void peer_dead(shm_t *s, peer_t *q)
 static pxs_status_t after_copy(shm_t *s, peer_t *q, const pxs_pdesc_t *p, int mapped,
                                pxs_status_t st)
 {
-    if (!mapped || now_ns() - atomic_load_explicit(&q->alive_ns, memory_order_relaxed) >
+    if (!mapped || pxs__now_ns() - atomic_load_explicit(&q->alive_ns, memory_order_relaxed) >
                        MAPPED_LIVENESS_NS) {
         if (peer_alive(q) != PXS_OK) {
             peer_dead(s, q);

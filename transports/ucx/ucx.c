@@ -156,13 +156,6 @@ static void ucx_cancel(pxs_conn_t *c, pxs_request_t *req)
     pthread_mutex_unlock(&u->lock);
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* exists: one read of the generation word, waited for here. */
 static pxs_status_t ucx_check(pxs_conn_t *c, const pxs_pdesc_t *p)
 {
@@ -181,10 +174,10 @@ static pxs_status_t ucx_check(pxs_conn_t *c, const pxs_pdesc_t *p)
     g.phase = 2; /* one read of the generation, no bytes */
     issue_gen(&g);
     int timeout = pxs__conn_timeout_ms(c);
-    uint64_t deadline = timeout < 0 ? 0 : now_ns() + (uint64_t)timeout * 1000000ull;
+    uint64_t deadline = timeout < 0 ? 0 : pxs__now_ns() + (uint64_t)timeout * 1000000ull;
     while ((st = atomic_load(&g.result)) == PXS_INPROGRESS) {
         pxs__ucx_progress(c);
-        if (deadline && now_ns() >= deadline) {
+        if (deadline && pxs__now_ns() >= deadline) {
             pthread_mutex_lock(&u->lock);
             pxs__ucx_peer_reset(u, g.peer); /* completes g before g goes */
             pthread_mutex_unlock(&u->lock);

@@ -31,13 +31,6 @@ typedef struct {
     ucx_slot_t *slot;
 } reply_t;
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* --- owner side ---------------------------------------------------------- */
 
 static void reply_done(void *request, ucs_status_t status, void *user_data)
@@ -108,10 +101,10 @@ void pxs__ucx_am_revoke(ucx_t *u, uint32_t slot)
     if (!atomic_load(&s->replies)) return;
     /* Replies still read the object: let them go out before its memory may. */
     int timeout = pxs__conn_timeout_ms(u->conn);
-    uint64_t deadline = timeout < 0 ? 0 : now_ns() + (uint64_t)timeout * 1000000ull;
+    uint64_t deadline = timeout < 0 ? 0 : pxs__now_ns() + (uint64_t)timeout * 1000000ull;
     while (atomic_load(&s->replies)) {
         ucp_worker_progress(u->worker);
-        if (deadline && now_ns() > deadline) {
+        if (deadline && pxs__now_ns() > deadline) {
             pxs_warn("evict of slot %u: a reader has not taken its reply in %d ms; going on",
                      slot, timeout);
             return;

@@ -16,13 +16,6 @@
  * UCX's shared-memory transports do not report a dead peer at all). */
 #define LIVENESS_EVERY_NS 20000000ull
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 pxs_status_t pxs__ucx_blob_parse(const pxs_pdesc_t *p, ucx_blob_t *b)
 {
     if (p->blob_len < UCX_BLOB_HDR) return PXS_ERR_CORRUPT;
@@ -181,7 +174,7 @@ void pxs__ucx_peer_reset(ucx_t *u, ucx_peer_t *q)
 
 void pxs__ucx_peers_check(ucx_t *u)
 {
-    uint64_t now = now_ns();
+    uint64_t now = pxs__now_ns();
     if (now < u->next_liveness_ns) return;
     u->next_liveness_ns = now + LIVENESS_EVERY_NS;
     pthread_mutex_lock(&u->lock);
