@@ -59,7 +59,8 @@ void peer_serve(int cmd_fd, int reply_fd, const char *connector, const char *dom
     pxs_store_params_t sp = {.field_mask = PXS_STORE_PARAM_CONNECTOR, .connector = connector};
     if (pxs_init(&cp, &ctx) != PXS_OK || pxs_store_open(ctx, &sp, &store) != PXS_OK) _exit(2);
     pxs_proxy_t *proxies = calloc(nobjs, sizeof *proxies);
-    if (!proxies) _exit(2);
+    void **bufs = calloc(nobjs, sizeof *bufs);
+    if (!proxies || !bufs) _exit(2);
     for (size_t i = 0; i < nobjs; i++) {
         void *buf = NULL;
         size_t sz = objs[i].size ? objs[i].size : 1;
@@ -69,6 +70,7 @@ void peer_serve(int cmd_fd, int reply_fd, const char *connector, const char *dom
             buf = malloc(sz);
         }
         fill_pattern(buf, objs[i].size, objs[i].seed);
+        bufs[i] = objs[i].kind == OBJ_USER ? buf : NULL;
         pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS,
                                .flags = objs[i].kind == OBJ_COPY     ? PXS_PUT_COPY | PXS_PUT_NO_INLINE
                                         : objs[i].kind == OBJ_INLINE ? 0
@@ -88,6 +90,10 @@ void peer_serve(int cmd_fd, int reply_fd, const char *connector, const char *dom
         if (full_read(cmd_fd, &cmd, 1) || full_read(cmd_fd, &arg, sizeof arg)) _exit(0); /* parent gone */
         if (cmd == 'e') {
             int32_t st = arg < nobjs ? pxs_evict(store, &proxies[arg]) : PXS_ERR_INVALID_PARAM;
+            if (full_write(reply_fd, &st, sizeof st)) _exit(5);
+        } else if (cmd == 'f') { /* a caller's error: free before evict */
+            int32_t st = arg < nobjs && bufs[arg] ? PXS_OK : PXS_ERR_INVALID_PARAM;
+            if (st == PXS_OK) free(bufs[arg]), bufs[arg] = NULL;
             if (full_write(reply_fd, &st, sizeof st)) _exit(5);
         } else if (cmd == 'q') {
             pxs_finalize(ctx);
@@ -165,6 +171,13 @@ static int peer_reap(test_peer_t *p)
     close(p->reply_fd);
     if (waitpid(p->pid, &status, 0) != p->pid) return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int peer_free_buffer(test_peer_t *p, size_t i)
+{
+    int32_t st;
+    if (peer_cmd(p, 'f', (uint32_t)i) || full_read(p->reply_fd, &st, sizeof st)) return -1000;
+    return st;
 }
 
 int peer_quit(test_peer_t *p)

@@ -29,6 +29,8 @@ int peer_start(test_peer_t *p, const char *connector, const char *domain,
                const obj_spec_t *objs, size_t nobjs, pxs_proxy_t *proxies);
 /* Ask the peer to evict object i; returns the pxs status it got. */
 int peer_evict(test_peer_t *p, size_t i);
+/* Free object i's buffer without evicting it (a caller's error, on purpose). */
+int peer_free_buffer(test_peer_t *p, size_t i);
 /* Clean exit (finalize) and reap. */
 int peer_quit(test_peer_t *p);
 /* Die without finalizing (like a crash) and reap. */

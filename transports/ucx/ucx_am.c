@@ -10,7 +10,10 @@
  * for its slot are sent. On transports whose gets UCX emulates with active
  * messages anyway (sm for ordinary memory, tcp), the owner's CPU was needed
  * either way. */
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -32,6 +35,20 @@ typedef struct {
 } reply_t;
 
 /* --- owner side ---------------------------------------------------------- */
+
+/* Freeing a buffer before evicting its object is the caller's error, but a
+ * large one (malloc gives those back with munmap) can be caught for the
+ * price of one system call: msync fails with ENOMEM on unmapped pages.
+ * Small buffers stay mapped when freed; nothing can tell. */
+#define MAPPED_CHECK_MIN (64u << 10)
+
+static bool still_mapped(uint64_t addr, uint64_t len)
+{
+    if (len < MAPPED_CHECK_MIN) return true;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t lo = addr & ~(page - 1);
+    return msync((void *)(uintptr_t)lo, addr + len - lo, MS_ASYNC) == 0 || errno != ENOMEM;
+}
 
 static void reply_done(void *request, ucs_status_t status, void *user_data)
 {
@@ -69,6 +86,8 @@ static ucs_status_t on_request(void *arg, const void *header, size_t header_len,
         if (pxs__objtab_gen(t, q.slot) != q.gen) r->hdr.status = PXS_ERR_EVICTED;
         else if (atomic_load(&s->addr) != q.addr || atomic_load(&s->len) != q.len)
             r->hdr.status = PXS_ERR_CORRUPT;
+        if (r->hdr.status == PXS_OK && !still_mapped(q.addr, q.len))
+            r->hdr.status = PXS_ERR_EVICTED; /* freed before evict: caught, not read */
         if (r->hdr.status == PXS_OK) {
             r->slot = s;
             src = (const void *)(uintptr_t)q.addr;
