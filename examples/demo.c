@@ -4,6 +4,7 @@
  *   pxs_demo producer --objects N --size BYTES --prefix NAME [--consumers C] [--timeout S]
  *   pxs_demo consumer --id K --prefix NAME [--timeout S]
  *   pxs_demo selftest [--objects N] [--size BYTES]
+ *   (every role also takes --connector NAME: the store's connector, default "shm")
  *
  * The producer publishes each object's proxy as "<prefix>/obj<i>" and then a
  * manifest as "<prefix>/ready". Consumers find everything through the
@@ -11,7 +12,11 @@
  * them, compare the speed with a plain memcpy and publish their verdict as
  * "<prefix>/done.<K>". Even objects live in pxs_alloc memory (consumers map
  * it: a resolve is one memcpy, a view copies nothing), odd ones in ordinary
- * malloc'd buffers (a resolve is one process_vm_readv).
+ * malloc'd buffers (a resolve is one process_vm_readv). That is the "shm"
+ * connector; with --connector ucx every resolve is a UCP get (over whatever
+ * UCX_TLS allows, tcp included, so producer and consumers may sit in
+ * different network namespaces as long as they share /dev/shm for the
+ * names), and the view pass is skipped for connectors without views.
  *
  * Completion, every wait bounded in time:
  *   producer: objects, ready -> wait for done.0..C-1 -> unpublish ready -> clean up
@@ -47,6 +52,7 @@
 #define MAX_CONSUMERS 64
 #define MAX_OBJECTS 100000
 #define PREFIX_MAX (PXS_NAME_MAX - 16) /* room for "/obj<i>", "/done.<K>" */
+#define DEFAULT_CONNECTOR "shm"
 
 typedef struct {
     const char *role;
@@ -56,6 +62,8 @@ typedef struct {
     unsigned id;
     unsigned consumers;
     double timeout_s;
+    const char *connector; /* of every store the roles open; consumers read by proxy whatever it says */
+    uint64_t caps;         /* the connector's PXS_CAP_* */
 } opts_t;
 
 /* Published under <prefix>/ready. Both ends run this binary on one node, so
@@ -181,13 +189,16 @@ static size_t pattern_check(const void *buf, size_t len, uint64_t obj)
 
 /* ---- library plumbing shared by the roles ----------------------------- */
 
-static pxs_status_t demo_open(const char *who, pxs_context_t **ctx_p, pxs_store_t **store_p)
+static pxs_status_t demo_open(const char *who, const opts_t *opt, pxs_context_t **ctx_p,
+                              pxs_store_t **store_p)
 {
     pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_DOMAIN, .domain = DEMO_DOMAIN};
-    pxs_store_params_t sp = {.field_mask = PXS_STORE_PARAM_CONNECTOR, .connector = "shm"};
+    pxs_store_params_t sp = {.field_mask = PXS_STORE_PARAM_CONNECTOR, .connector = opt->connector};
+    char what[64];
     *ctx_p = NULL;
+    snprintf(what, sizeof what, "pxs_store_open(%s)", opt->connector);
     pxs_status_t st = check(who, "pxs_init", pxs_init(&cp, ctx_p));
-    if (st == PXS_OK) st = check(who, "pxs_store_open(shm)", pxs_store_open(*ctx_p, &sp, store_p));
+    if (st == PXS_OK) st = check(who, what, pxs_store_open(*ctx_p, &sp, store_p));
     if (st != PXS_OK) {
         pxs_finalize(*ctx_p);
         *ctx_p = NULL;
@@ -345,7 +356,7 @@ static int producer_run(const opts_t *opt)
         check("producer", "calloc", PXS_ERR_NO_MEMORY);
         return 1;
     }
-    if (demo_open("producer", &ctx, &store) != PXS_OK) {
+    if (demo_open("producer", opt, &ctx, &store) != PXS_OK) {
         free(objs);
         return 1;
     }
@@ -359,9 +370,9 @@ static int producer_run(const opts_t *opt)
     if (check("producer", name, publish_value(ctx, store, name, &m, sizeof m)) != PXS_OK) goto out;
     ready = 1;
     printf("producer: %zu objects of %zu bytes (%zu in pxs_alloc memory, %zu malloc'd) published "
-           "as %s/obj*; waiting for %u consumers\n",
+           "as %s/obj* (connector %s); waiting for %u consumers\n",
            opt->objects, opt->size, (opt->objects + 1) / 2, opt->objects / 2, opt->prefix,
-           opt->consumers);
+           opt->connector, opt->consumers);
     rc = producer_collect(ctx, opt, now_s() + opt->timeout_s) == 0 ? 0 : 1;
 out:
     /* Unpublishing ready first lets waiting consumers go while we clean up. */
@@ -433,9 +444,12 @@ static pxs_status_t consumer_resolve_pass(consumer_t *c, pass_t *p)
     return PXS_OK;
 }
 
-/* Look at the pxs_alloc objects in place: no copy at all. */
+/* Look at the pxs_alloc objects in place: no copy at all. Connectors
+ * without views (ucx: the bytes are on another node, as far as it knows)
+ * skip this pass. */
 static pxs_status_t consumer_view_pass(consumer_t *c)
 {
+    if (!(c->opt->caps & PXS_CAP_VIEW)) return PXS_OK;
     for (size_t i = 0; i < c->n; i++) {
         if (!uses_pxs_alloc(i)) continue; /* private memory: PXS_ERR_UNSUPPORTED */
         pxs_view_t *view;
@@ -555,7 +569,7 @@ static int consumer_run(const opts_t *opt)
     verdict_t v = {.magic = VERDICT_MAGIC};
     consumer_t c = {.opt = opt, .v = &v};
 
-    if (demo_open("consumer", &ctx, &store) != PXS_OK) return 1;
+    if (demo_open("consumer", opt, &ctx, &store) != PXS_OK) return 1;
     c.ctx = ctx;
     pxs_status_t st = consumer_manifest(ctx, opt, &m);
     if (st != PXS_OK) goto out;
@@ -643,17 +657,19 @@ static int reap(pid_t *pids, int n, double deadline)
 
 static int selftest_run(const opts_t *opt)
 {
-    char prefix[48], objects[24], size[24], timeout[24];
+    char prefix[48], objects[24], size[24], timeout[24], connector[PXS_NAME_MAX + 1];
     snprintf(prefix, sizeof prefix, "selftest-%d", (int)getpid());
     snprintf(objects, sizeof objects, "%zu", opt->objects);
     snprintf(size, sizeof size, "%zu", opt->size);
     snprintf(timeout, sizeof timeout, "%.0f", opt->timeout_s);
+    snprintf(connector, sizeof connector, "%s", opt->connector);
     char *producer[] = {"pxs_demo", "producer", "--objects", objects, "--size", size, "--prefix",
-                        prefix, "--consumers", "2", "--timeout", timeout, NULL};
+                        prefix, "--consumers", "2", "--timeout", timeout,
+                        "--connector", connector, NULL};
     char *consumer0[] = {"pxs_demo", "consumer", "--id", "0", "--prefix", prefix,
-                         "--timeout", timeout, NULL};
+                         "--timeout", timeout, "--connector", connector, NULL};
     char *consumer1[] = {"pxs_demo", "consumer", "--id", "1", "--prefix", prefix,
-                         "--timeout", timeout, NULL};
+                         "--timeout", timeout, "--connector", connector, NULL};
     fflush(NULL); /* nothing buffered may be written twice */
     pid_t pids[3] = {spawn(producer), spawn(consumer0), spawn(consumer1)};
     int failed = reap(pids, 3, now_s() + opt->timeout_s + 10);
@@ -666,9 +682,33 @@ static int selftest_run(const opts_t *opt)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: pxs_demo producer --objects N --size BYTES --prefix NAME"
-               " [--consumers C] [--timeout S]\n"
-               "       pxs_demo consumer --id K --prefix NAME [--timeout S]\n"
-               "       pxs_demo selftest [--objects N] [--size BYTES] [--timeout S]\n");
+               " [--consumers C] [--timeout S] [--connector NAME]\n"
+               "       pxs_demo consumer --id K --prefix NAME [--timeout S] [--connector NAME]\n"
+               "       pxs_demo selftest [--objects N] [--size BYTES] [--timeout S]"
+               " [--connector NAME]\n"
+               "connectors built in:");
+    pxs_connector_desc_t d;
+    for (unsigned i = 0; pxs_connector_describe(i, &d) == PXS_OK; i++) fprintf(f, " %s", d.name);
+    fprintf(f, " (default %s)\n", DEFAULT_CONNECTOR);
+}
+
+/* Find a built-in connector that other processes can read from.
+ * @return 0, or -1 after printing what is wrong. */
+static int pick_connector(opts_t *opt)
+{
+    pxs_connector_desc_t d;
+    for (unsigned i = 0; pxs_connector_describe(i, &d) == PXS_OK; i++) {
+        if (strcmp(d.name, opt->connector) != 0) continue;
+        if (!(d.caps & PXS_CAP_CROSS_PROCESS)) {
+            fprintf(stderr, "pxs_demo: connector \"%s\" cannot serve other processes\n", d.name);
+            return -1;
+        }
+        opt->caps = d.caps;
+        return 0;
+    }
+    fprintf(stderr, "pxs_demo: no connector \"%s\" in this build\n", opt->connector);
+    usage(stderr);
+    return -1;
 }
 
 static int parse_num(const char *s, unsigned long long lo, unsigned long long hi,
@@ -689,7 +729,8 @@ static int parse_args(int argc, char **argv, opts_t *opt)
         {"objects", required_argument, NULL, 'n'}, {"size", required_argument, NULL, 's'},
         {"prefix", required_argument, NULL, 'p'},  {"id", required_argument, NULL, 'i'},
         {"consumers", required_argument, NULL, 'c'}, {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+        {"connector", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     unsigned long long v;
     int c, li = 0, have_id = 0;
     /* Option parsing starts after the role, which getopt sees as argv[0]. */
@@ -702,6 +743,7 @@ static int parse_args(int argc, char **argv, opts_t *opt)
         case 'c': bad = parse_num(optarg, 1, MAX_CONSUMERS, &v); opt->consumers = (unsigned)v; break;
         case 't': bad = parse_num(optarg, 1, 3600, &v); opt->timeout_s = (double)v; break;
         case 'p': opt->prefix = optarg; break;
+        case 'C': opt->connector = optarg; break;
         case 'h': usage(stdout); return -1;
         default: usage(stderr); return -1;
         }
@@ -720,12 +762,12 @@ static int parse_args(int argc, char **argv, opts_t *opt)
     }
     if (is_consumer && !have_id) return fprintf(stderr, "pxs_demo: consumer needs --id\n"), -1;
     if (is_producer && opt->size == 0) return fprintf(stderr, "pxs_demo: producer needs --size\n"), -1;
-    return 0;
+    return pick_connector(opt);
 }
 
 int main(int argc, char **argv)
 {
-    opts_t opt = {.objects = 4, .consumers = 1, .timeout_s = 30};
+    opts_t opt = {.objects = 4, .consumers = 1, .timeout_s = 30, .connector = DEFAULT_CONNECTOR};
     setvbuf(stdout, NULL, _IOLBF, 0); /* several processes share one terminal or log */
     catch_stop_signals();
     if (argc < 2) return usage(stderr), 2;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,11 +67,14 @@ void peer_serve(int cmd_fd, int reply_fd, const char *connector, const char *dom
         size_t sz = objs[i].size ? objs[i].size : 1;
         if (objs[i].kind == OBJ_ALLOC) {
             if (pxs_alloc(ctx, sz, &buf) != PXS_OK) _exit(3);
+        } else if (objs[i].kind == OBJ_MAPPED) {
+            buf = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (buf == MAP_FAILED) _exit(3);
         } else {
             buf = malloc(sz);
         }
         fill_pattern(buf, objs[i].size, objs[i].seed);
-        bufs[i] = objs[i].kind == OBJ_USER ? buf : NULL;
+        bufs[i] = objs[i].kind == OBJ_MAPPED ? buf : NULL;
         pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS,
                                .flags = objs[i].kind == OBJ_COPY     ? PXS_PUT_COPY | PXS_PUT_NO_INLINE
                                         : objs[i].kind == OBJ_INLINE ? 0
@@ -93,7 +97,7 @@ void peer_serve(int cmd_fd, int reply_fd, const char *connector, const char *dom
             if (full_write(reply_fd, &st, sizeof st)) _exit(5);
         } else if (cmd == 'f') { /* a caller's error: free before evict */
             int32_t st = arg < nobjs && bufs[arg] ? PXS_OK : PXS_ERR_INVALID_PARAM;
-            if (st == PXS_OK) free(bufs[arg]), bufs[arg] = NULL;
+            if (st == PXS_OK) munmap(bufs[arg], objs[arg].size), bufs[arg] = NULL;
             if (full_write(reply_fd, &st, sizeof st)) _exit(5);
         } else if (cmd == 'q') {
             pxs_finalize(ctx);

@@ -9,7 +9,9 @@
 
 #include <pxs/pxs.h>
 
-typedef enum { OBJ_USER, OBJ_ALLOC, OBJ_COPY, OBJ_INLINE } obj_kind_t;
+/* OBJ_MAPPED: a user buffer from mmap, so that freeing it (peer_free_buffer)
+ * surely gives its pages back to the kernel, whatever the allocator. */
+typedef enum { OBJ_USER, OBJ_ALLOC, OBJ_COPY, OBJ_INLINE, OBJ_MAPPED } obj_kind_t;
 
 typedef struct {
     size_t size;

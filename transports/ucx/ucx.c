@@ -25,7 +25,8 @@ _Static_assert(sizeof(ucx_get_t) <= PXS_REQ_SCRATCH, "get state exceeds request 
 
 void pxs__ucx_get_finish(ucx_get_t *g, pxs_status_t st)
 {
-    if (st != PXS_OK && st != PXS_ERR_EVICTED && pxs__ucx_peer_alive(g->peer) != PXS_OK)
+    if (st != PXS_OK && st != PXS_ERR_EVICTED && st != PXS_ERR_CORRUPT &&
+        pxs__ucx_peer_alive(g->peer) != PXS_OK)
         st = PXS_ERR_PEER_DEAD;
     atomic_fetch_sub(&g->peer->inflight, 1);
     if (g->req) pxs__request_complete(g->req, st);
@@ -150,7 +151,9 @@ static void ucx_cancel(pxs_conn_t *c, pxs_request_t *req)
     ucx_t *u = c->priv;
     ucx_get_t *g = pxs__request_scratch(req);
     if (!g->peer) return;
-    if (u->use_am && pxs__ucx_am_cancel(g)) return; /* a late reply is dropped */
+    if (u->use_am) pxs__ucx_am_cancel(g); /* a late reply is dropped */
+    /* Either way the endpoint goes: the owner did not answer in time, and a
+     * connection that broke meanwhile would never serve again. */
     pthread_mutex_lock(&u->lock);
     pxs__ucx_peer_reset(u, g->peer);
     pthread_mutex_unlock(&u->lock);

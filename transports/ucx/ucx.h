@@ -126,7 +126,7 @@ void pxs__ucx_am_fini(ucx_t *u);
 void pxs__ucx_am_expose(ucx_t *u, uint32_t slot, const void *addr, size_t len);
 void pxs__ucx_am_revoke(ucx_t *u, uint32_t slot);
 pxs_status_t pxs__ucx_am_get(ucx_get_t *g, uint64_t addr, uint32_t slot);
-bool pxs__ucx_am_cancel(ucx_get_t *g);
+void pxs__ucx_am_cancel(ucx_get_t *g);
 
 /* ucx_worker.c */
 pxs_status_t pxs__ucx_status(ucs_status_t st);

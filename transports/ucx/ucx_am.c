@@ -251,18 +251,17 @@ pxs_status_t pxs__ucx_am_get(ucx_get_t *g, uint64_t addr, uint32_t slot)
 
 /* Cancel: out of the table (a late reply is dropped), or, if its bytes are
  * already arriving, cancel the receive and wait until it has stopped. */
-bool pxs__ucx_am_cancel(ucx_get_t *g)
+void pxs__ucx_am_cancel(ucx_get_t *g)
 {
     ucx_t *u = g->u;
     if (table_take(u, g->id)) {
         pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
-        return true;
+        return;
     }
-    if (!atomic_load(&g->receiving)) return true; /* already finished */
+    if (!atomic_load(&g->receiving)) return; /* already finished */
     void *req = atomic_load(&g->recv_req);
     if (req) ucp_request_cancel(u->worker, req);
     while (pxs__request_status(g->req) == PXS_INPROGRESS) ucp_worker_progress(u->worker);
-    return true;
 }
 
 pxs_status_t pxs__ucx_am_init(ucx_t *u)

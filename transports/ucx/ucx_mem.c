@@ -15,7 +15,7 @@ static ucx_reg_t *reg_find(ucx_t *u, uintptr_t a, size_t len)
 {
     ucx_reg_t **pp = &u->regs;
     for (ucx_reg_t *r = u->regs; r; pp = &r->next, r = r->next) {
-        if (a >= r->start && len <= r->end - a) {
+        if (a >= r->start && a < r->end && len <= r->end - a) {
             if (pp != &u->regs) { /* move to the front: puts repeat buffers */
                 *pp = r->next;
                 r->next = u->regs;

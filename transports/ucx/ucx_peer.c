@@ -105,10 +105,11 @@ static pxs_status_t rkey_get(ucx_peer_t *q, const ucx_blob_t *b, ucp_rkey_h *rke
     return PXS_OK;
 }
 
+/* Only the same node can tell a dead owner from an unreachable one. */
 pxs_status_t pxs__ucx_peer_alive(const ucx_peer_t *q)
 {
-    if (atomic_load(&q->failed) || atomic_load(&q->dead)) return PXS_ERR_PEER_DEAD;
-    if (!q->same_node) return PXS_OK; /* UCX's peer failure detection covers it */
+    if (atomic_load(&q->dead)) return PXS_ERR_PEER_DEAD;
+    if (!q->same_node) return PXS_OK;
     if (q->pidfd >= 0)
         return syscall(SYS_pidfd_send_signal, q->pidfd, 0, NULL, 0) != 0 && errno == ESRCH
                    ? PXS_ERR_PEER_DEAD
@@ -144,6 +145,9 @@ pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t 
     }
     pxs_status_t st = pxs__ucx_peer_alive(q);
     if (st != PXS_OK) return st;
+    /* A failed endpoint (UCX's peer failure report) is replaced: the owner
+     * may be reachable again. */
+    if (q->ep && atomic_load(&q->failed)) pxs__ucx_peer_reset(u, q);
     if (!q->ep && (st = ep_connect(u, q, b)) != PXS_OK) return st;
     if ((st = rkey_get(q, b, rkey_p)) != PXS_OK) return st;
     *peer_p = q;
@@ -169,6 +173,7 @@ void pxs__ucx_peer_reset(ucx_t *u, ucx_peer_t *q)
     if (q->tab_rkey) ucp_rkey_destroy(q->tab_rkey);
     q->tab_rkey = NULL;
     q->ep = NULL;
+    atomic_store(&q->failed, 0);
     atomic_store(&q->closing, 0);
 }
 

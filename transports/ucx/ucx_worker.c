@@ -22,10 +22,12 @@ pxs_status_t pxs__ucx_status(ucs_status_t st)
     case UCS_ERR_NO_MEMORY: return PXS_ERR_NO_MEMORY;
     case UCS_ERR_UNREACHABLE:
     case UCS_ERR_INVALID_ADDR: return PXS_ERR_UNREACHABLE;
+    /* A broken connection says nothing of the owner's life: reachable
+     * again later, or dead (the same node knows: see pxs__ucx_get_finish). */
     case UCS_ERR_ENDPOINT_TIMEOUT:
     case UCS_ERR_CONNECTION_RESET:
     case UCS_ERR_NOT_CONNECTED:
-    case UCS_ERR_REJECTED: return PXS_ERR_PEER_DEAD;
+    case UCS_ERR_REJECTED: return PXS_ERR_UNREACHABLE;
     case UCS_ERR_CANCELED:
     case UCS_ERR_TIMED_OUT: return PXS_ERR_TIMEOUT;
     case UCS_ERR_UNSUPPORTED: return PXS_ERR_UNSUPPORTED;
@@ -65,6 +67,16 @@ static void *progress_thread(void *arg)
 
 pxs_status_t pxs__ucx_worker_init(ucx_t *u)
 {
+    /* UCX 1.13 connects TCP endpoints with a blocking connect(): a first get
+     * to an unreachable host would then hang for the kernel's SYN retries
+     * (minutes), whatever our timeout. Non-blocking, the get waits under its
+     * own deadline like any other. UCT reads its transport settings from the
+     * environment (ucp_config_modify does not reach them), so this is set
+     * there, before UCX reads it; a value the user set is kept. Only where
+     * tcp may be used: UCX warns about variables no transport reads. */
+    const char *tls = getenv("UCX_TLS");
+    if (!tls || strstr(tls, "tcp") || strstr(tls, "all") || tls[0] == '^')
+        setenv("UCX_TCP_CONN_NB", "y", 0);
     ucp_config_t *cfg;
     ucs_status_t st = ucp_config_read(NULL, NULL, &cfg);
     if (st != UCS_OK) return pxs__ucx_status(st);
