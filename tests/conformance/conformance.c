@@ -390,7 +390,7 @@ Test(conformance, a_forged_address_reads_nothing_of_the_owner)
 {
     if (strcmp(conn_name, "ucx") != 0) return;
     const char *proto = getenv("PXS_UCX_PROTOCOL");
-    if (proto && strcmp(proto, "am") != 0) return; /* rma trusts the proxy */
+    if (proto && strcmp(proto, "am") != 0) return; /* rma and auto trust the proxy */
     static const obj_spec_t one[] = {{1 << 16, OBJ_USER, 45}};
     test_peer_t peer;
     pxs_proxy_t p;

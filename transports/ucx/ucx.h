@@ -52,6 +52,7 @@ typedef struct {
     _Atomic int dead;          /* our own liveness check saw it gone */
     _Atomic uint32_t inflight;
     _Atomic int closing;       /* reset in progress: issue nothing new */
+    bool use_am;               /* owner-validated gets to this owner */
 } ucx_peer_t;
 
 /* What the owner exposes per generation-table slot (owner-validated gets). */
@@ -89,13 +90,17 @@ typedef struct ucx {
     _Atomic int stop;
     uint64_t next_liveness_ns;
     /* owner-validated gets (ucx_am.c) */
-    bool use_am;              /* PXS_UCX_PROTOCOL=am (default) or rma */
+    int proto;                /* PXS_UCX_PROTOCOL: UCX_PROTO_* */
+    bool node_one_sided;      /* UCX_TLS lets same-node gets be one-sided (cma, sm) */
+    uint64_t spin_ns;         /* progress thread: keep polling this long after work */
     ucx_slot_t *slots;        /* [tab_slots] */
     pthread_mutex_t am_lock;  /* the table below; never held while progressing */
     struct ucx_get **am_gets; /* outstanding gets by id index */
     uint32_t *am_free;
     uint32_t am_cap, am_nfree, am_seq;
 } ucx_t;
+
+enum { UCX_PROTO_AUTO, UCX_PROTO_AM, UCX_PROTO_RMA };
 
 /* A get in flight, in the request's connector scratch. */
 typedef struct ucx_get {

@@ -137,6 +137,8 @@ pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t 
         q->start = b->start;
         q->same_node = b->node == u->node;
         q->pidfd = -1;
+        q->use_am = u->proto == UCX_PROTO_AM ||
+                    (u->proto == UCX_PROTO_AUTO && !(q->same_node && u->node_one_sided));
         if (q->same_node) {
             q->pidfd = (int)syscall(SYS_pidfd_open, b->pid, 0);
             if (pxs__proc_alive(b->pid, b->start) != PXS_OK) atomic_store(&q->dead, 1);

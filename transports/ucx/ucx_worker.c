@@ -42,14 +42,29 @@ static int env_flag(const char *name, int dflt)
     return strcmp(v, "0") != 0 && strcasecmp(v, "no") != 0 && strcasecmp(v, "off") != 0;
 }
 
+static uint64_t env_us(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) return dflt;
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    return *end ? dflt : n;
+}
+
 static void *progress_thread(void *arg)
 {
     ucx_t *u = arg;
     int efd = -1;
     if (ucp_worker_get_efd(u->worker, &efd) != UCS_OK) efd = -1;
+    uint64_t last_work = 0;
     while (!atomic_load(&u->stop)) {
-        while (ucp_worker_progress(u->worker)) {
-        }
+        unsigned n = 0;
+        while (ucp_worker_progress(u->worker)) n++;
+        /* Readers come in bursts: after work, keep polling a little while
+         * (PXS_UCX_SPIN_US) instead of paying a wake-up per request. */
+        uint64_t now = pxs__now_ns();
+        if (n) last_work = now;
+        if (now - last_work < u->spin_ns) continue;
         if (efd >= 0) {
             ucs_status_t st = ucp_worker_arm(u->worker);
             if (st == UCS_ERR_BUSY) continue; /* more work arrived meanwhile */
@@ -81,6 +96,9 @@ pxs_status_t pxs__ucx_worker_init(ucx_t *u)
     ucs_status_t st = ucp_config_read(NULL, NULL, &cfg);
     if (st != UCS_OK) return pxs__ucx_status(st);
     u->thread_on = env_flag("PXS_UCX_PROGRESS_THREAD", 1);
+    /* Off by default: on a machine with few cores a spinning owner slows
+     * everyone (measured on 2 cores: raw gets 0.23 -> 1.49 us). */
+    u->spin_ns = env_us("PXS_UCX_SPIN_US", 0) * 1000ull;
     ucp_params_t params = {
         .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED,
         .features = UCP_FEATURE_RMA | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP,
