@@ -75,7 +75,9 @@ typedef struct ucx {
     size_t addr_len;
     pthread_mutex_t lock;     /* regs and peers; never held inside UCX callbacks */
     ucx_reg_t *regs;          /* most recently used first */
-    ucx_reg_t *tab_reg;       /* our generation table, for remote checks */
+    ucx_reg_t *tab_reg;       /* generations of our objects, for remote checks: */
+    _Atomic uint64_t *gens;   /* a mirror of the core's table in UCX-allocated
+                               * memory, which UCX reads one-sidedly on a node */
     uint64_t tab_addr;
     uint32_t tab_slots;
     ucx_peer_t **peers;
@@ -93,6 +95,7 @@ typedef struct ucx {
     int proto;                /* PXS_UCX_PROTOCOL: UCX_PROTO_* */
     bool node_one_sided;      /* UCX_TLS lets same-node gets be one-sided (cma, sm) */
     uint64_t spin_ns;         /* progress thread: keep polling this long after work */
+    _Atomic uint32_t own_gets; /* gets of this context in flight: its threads drive the worker */
     ucx_slot_t *slots;        /* [tab_slots] */
     pthread_mutex_t am_lock;  /* the table below; never held while progressing */
     struct ucx_get **am_gets; /* outstanding gets by id index */

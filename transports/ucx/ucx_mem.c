@@ -154,7 +154,12 @@ pxs_status_t pxs__ucx_mem_reg(pxs_conn_t *conn, pxs_object_t *obj)
 
 void pxs__ucx_mem_dereg(pxs_conn_t *conn, pxs_object_t *obj)
 {
-    pxs__ucx_am_revoke(conn->priv, obj->slot); /* replies reading it go out first */
+    ucx_t *u = conn->priv;
+    /* Revoke for remote readers of the mirror (the core's table already
+     * says 0), then let replies still reading the object go out. */
+    atomic_store_explicit(&u->gens[obj->slot], 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    pxs__ucx_am_revoke(u, obj->slot);
     if (obj->memh) pxs__ucx_reg_put(conn->priv, obj->memh);
     obj->memh = NULL;
 }
@@ -185,6 +190,7 @@ pxs_status_t pxs__ucx_pack(pxs_conn_t *conn, const pxs_object_t *obj, uint8_t *b
     memcpy(p + u->addr_len, r->rkey, r->rkey_len);
     memcpy(p + u->addr_len + r->rkey_len, t->rkey, t->rkey_len);
     pxs__ucx_am_expose(u, obj->slot, obj->addr, obj->len);
+    atomic_store_explicit(&u->gens[obj->slot], obj->gen, memory_order_release);
     *len_p = need;
     return PXS_OK;
 }
