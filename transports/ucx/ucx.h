@@ -52,6 +52,7 @@ typedef struct {
     _Atomic int dead;          /* our own liveness check saw it gone */
     _Atomic uint32_t inflight;
     _Atomic int closing;       /* reset in progress: issue nothing new */
+    _Atomic uint64_t alive_ns; /* last time the same-node owner was seen alive */
     bool use_am;               /* owner-validated gets to this owner */
 } ucx_peer_t;
 

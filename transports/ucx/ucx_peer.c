@@ -145,8 +145,15 @@ pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t 
         }
         u->peers[u->npeers++] = q;
     }
-    pxs_status_t st = pxs__ucx_peer_alive(q);
-    if (st != PXS_OK) return st;
+    /* Before a get, liveness only saves a wasted attempt: check it at most
+     * once a millisecond (a get that fails checks again, see finish). */
+    uint64_t now = pxs__now_ns();
+    if (now - atomic_load(&q->alive_ns) > 1000000ull) {
+        pxs_status_t alive = pxs__ucx_peer_alive(q);
+        if (alive != PXS_OK) return alive;
+        atomic_store(&q->alive_ns, now);
+    }
+    pxs_status_t st;
     /* A failed endpoint (UCX's peer failure report) is replaced: the owner
      * may be reachable again. */
     if (q->ep && atomic_load(&q->failed)) pxs__ucx_peer_reset(u, q);
