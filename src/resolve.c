@@ -52,6 +52,19 @@ pxs_status_t pxs_resolve_nb(pxs_context_t *ctx, const pxs_proxy_t *proxy, void *
     return resolve_start(ctx, &d, dst, cap, timeout, req_p);
 }
 
+/* A blocking resolve of an already validated proxy. */
+static pxs_status_t resolve_desc(pxs_context_t *ctx, const pxs_pdesc_t *d, void *dst, size_t cap)
+{
+    pxs_request_t *r;
+    pxs_status_t st = resolve_start(ctx, d, dst, cap, PXS_TIMEOUT_DEFAULT, &r);
+    if (st == PXS_INPROGRESS) {
+        /* The request carries the context's deadline (none if timeout_ms is -1). */
+        st = pxs_wait(r, PXS_TIMEOUT_INFINITE);
+        pxs_request_free(r);
+    }
+    return st;
+}
+
 pxs_status_t pxs_resolve(pxs_context_t *ctx, const pxs_proxy_t *proxy, void *dst, size_t cap,
                          size_t *len_p)
 {
@@ -59,14 +72,7 @@ pxs_status_t pxs_resolve(pxs_context_t *ctx, const pxs_proxy_t *proxy, void *dst
     pxs_status_t st = pxs__proxy_check(ctx, proxy, &d);
     if (st != PXS_OK) return st;
     if (len_p) *len_p = (size_t)d.size;
-    pxs_request_t *r;
-    st = resolve_start(ctx, &d, dst, cap, PXS_TIMEOUT_DEFAULT, &r);
-    if (st == PXS_INPROGRESS) {
-        /* The request carries the context's deadline (none if timeout_ms is -1). */
-        st = pxs_wait(r, PXS_TIMEOUT_INFINITE);
-        pxs_request_free(r);
-    }
-    return st;
+    return resolve_desc(ctx, &d, dst, cap);
 }
 
 pxs_status_t pxs_resolve_alloc(pxs_context_t *ctx, const pxs_proxy_t *proxy, void **buf_p,
@@ -79,7 +85,7 @@ pxs_status_t pxs_resolve_alloc(pxs_context_t *ctx, const pxs_proxy_t *proxy, voi
     if (d.size > SIZE_MAX - 1) return PXS_ERR_NO_MEMORY;
     void *buf = malloc(d.size ? (size_t)d.size : 1);
     if (!buf) return PXS_ERR_NO_MEMORY;
-    st = pxs_resolve(ctx, proxy, buf, (size_t)d.size, NULL);
+    st = resolve_desc(ctx, &d, buf, (size_t)d.size); /* validated once, above */
     if (st != PXS_OK) {
         free(buf);
         return st;

@@ -432,3 +432,28 @@ Test(conformance, a_large_buffer_freed_before_evict_is_caught)
     expect_resolve(&p[1], 8 << 20, 47); /* the owner is alive and well */
     cr_assert_eq(peer_quit(&peer), 0);
 }
+
+/* The ucx connector's own variables are strict like the core's: a malformed
+ * value fails the store open with a clear status, it is never guessed at. */
+Test(conformance, malformed_ucx_variables_are_refused)
+{
+    if (strcmp(conn_name, "ucx") != 0) return;
+    static const char *const bad[][2] = {{"PXS_UCX_PROTOCOL", "fast"},
+                                         {"PXS_UCX_PROGRESS_THREAD", "maybe"},
+                                         {"PXS_UCX_SPIN_US", "10ms"},
+                                         {"PXS_UCX_SPIN_US", "-5"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *saved = getenv(bad[i][0]);
+        char *keep = saved ? strdup(saved) : NULL;
+        setenv(bad[i][0], bad[i][1], 1);
+        pxs_context_t *c;
+        pxs_store_t *s = NULL;
+        pxs_store_params_t sp = {.field_mask = PXS_STORE_PARAM_CONNECTOR, .connector = "ucx"};
+        cr_assert_eq(pxs_init(NULL, &c), PXS_OK);
+        cr_assert_eq(pxs_store_open(c, &sp, &s), PXS_ERR_INVALID_PARAM, "%s=%s", bad[i][0], bad[i][1]);
+        cr_assert_null(s);
+        pxs_finalize(c);
+        if (keep) setenv(bad[i][0], keep, 1), free(keep);
+        else unsetenv(bad[i][0]);
+    }
+}

@@ -280,10 +280,13 @@ const pxs_conn_ops_t pxs__conn_ucx_ops = {
     .size = sizeof(pxs_conn_ops_t),
     .name = "ucx",
     .id = PXS_CONNECTOR_UCX,
-    .caps = PXS_CAP_CROSS_PROCESS | PXS_CAP_CROSS_NODE | PXS_CAP_ONE_SIDED |
-            PXS_CAP_ZERO_COPY_PUT | PXS_CAP_NONBLOCKING,
+    /* Not PXS_CAP_ONE_SIDED: the default am protocol needs the owner's
+     * worker (its progress thread); rma is one-sided where UCX can be. */
+    .caps = PXS_CAP_CROSS_PROCESS | PXS_CAP_CROSS_NODE | PXS_CAP_ZERO_COPY_PUT |
+            PXS_CAP_NONBLOCKING,
     .memtypes = 1u << PXS_MEMTYPE_HOST,
-    .summary = "UCP gets (UCX_TLS: sm, cma, tcp, verbs); generation checked after each transfer",
+    .summary = "UCX (UCX_TLS: sm, cma, tcp, verbs): owner-validated gets over active messages, "
+               "or UCP gets with generation checks (PXS_UCX_PROTOCOL)",
     .init = ucx_init,
     .fini = ucx_fini,
     .mem_alloc = pxs__ucx_mem_alloc,

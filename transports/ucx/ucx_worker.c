@@ -35,20 +35,35 @@ pxs_status_t pxs__ucx_status(ucs_status_t st)
     }
 }
 
-static int env_flag(const char *name, int dflt)
+/* Strict, like the core's variables: a malformed value is an error. */
+static pxs_status_t env_flag(const char *name, bool dflt, bool *out)
 {
     const char *v = getenv(name);
-    if (!v || !*v) return dflt;
-    return strcmp(v, "0") != 0 && strcasecmp(v, "no") != 0 && strcasecmp(v, "off") != 0;
+    *out = dflt;
+    if (!v || !*v) return PXS_OK;
+    if (!strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on")) *out = true;
+    else if (!strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "off")) *out = false;
+    else {
+        pxs_error("%s=\"%s\": expected 1/yes/on or 0/no/off", name, v);
+        return PXS_ERR_INVALID_PARAM;
+    }
+    return PXS_OK;
 }
 
-static uint64_t env_us(const char *name, uint64_t dflt)
+static pxs_status_t env_us(const char *name, uint64_t dflt, uint64_t *out)
 {
     const char *v = getenv(name);
-    if (!v || !*v) return dflt;
+    *out = dflt;
+    if (!v || !*v) return PXS_OK;
     char *end;
+    errno = 0;
     unsigned long long n = strtoull(v, &end, 10);
-    return *end ? dflt : n;
+    if (errno || *end || v[0] == '-' || n > 10000000ull) {
+        pxs_error("%s=\"%s\": expected 0..10000000 (us)", name, v);
+        return PXS_ERR_INVALID_PARAM;
+    }
+    *out = n;
+    return PXS_OK;
 }
 
 static void *progress_thread(void *arg)
@@ -101,13 +116,16 @@ pxs_status_t pxs__ucx_worker_init(ucx_t *u)
     const char *tls = getenv("UCX_TLS");
     if (!tls || strstr(tls, "tcp") || strstr(tls, "all") || tls[0] == '^')
         setenv("UCX_TCP_CONN_NB", "y", 0);
+    /* Spin off by default: on a machine with few cores a spinning owner
+     * slows everyone (measured on 2 cores: raw gets 0.23 -> 1.49 us). */
+    uint64_t spin_us;
+    pxs_status_t pst = env_flag("PXS_UCX_PROGRESS_THREAD", true, &u->thread_on);
+    if (pst == PXS_OK) pst = env_us("PXS_UCX_SPIN_US", 0, &spin_us);
+    if (pst != PXS_OK) return pst;
+    u->spin_ns = spin_us * 1000ull;
     ucp_config_t *cfg;
     ucs_status_t st = ucp_config_read(NULL, NULL, &cfg);
     if (st != UCS_OK) return pxs__ucx_status(st);
-    u->thread_on = env_flag("PXS_UCX_PROGRESS_THREAD", 1);
-    /* Off by default: on a machine with few cores a spinning owner slows
-     * everyone (measured on 2 cores: raw gets 0.23 -> 1.49 us). */
-    u->spin_ns = env_us("PXS_UCX_SPIN_US", 0) * 1000ull;
     ucp_params_t params = {
         .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED,
         .features = UCP_FEATURE_RMA | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP,
