@@ -96,6 +96,8 @@ int pxs__conn_noop_progress(pxs_conn_t *);
  * success the context cannot be finalized until pxs__conn_local_release. */
 const pxs_objtab_t *pxs__conn_local_acquire(uint64_t owner_id);
 void pxs__conn_local_release(void);
+/* Close every store of ctx, evicting their objects (libpxs_mpi, leaving). */
+void pxs__conn_close_stores(pxs_context_t *ctx);
 /* Identity of the context a connector instance belongs to. */
 uint64_t pxs__conn_owner_id(const pxs_conn_t *conn);
 
@@ -113,10 +115,17 @@ void *pxs__request_scratch(pxs_request_t *req);
 /* The generation table of the context a connector instance belongs to
  * (to expose it to remote readers). */
 const pxs_objtab_t *pxs__conn_objtab(const pxs_conn_t *conn);
+/* FNV-1a-style 64-bit hash of bytes (the core's: domain ids, names). */
+uint64_t pxs__hash64(const void *buf, size_t len);
 /* Monotonic clock in ns (the core's; one clock for every deadline). */
 uint64_t pxs__now_ns(void);
 /* Timeout (ms, -1 none) of the context a connector belongs to. */
 int pxs__conn_timeout_ms(const pxs_conn_t *conn);
+
+/* Add a connector of a companion library (libpxs_mpi): process-wide, for
+ * every context, until exit. PXS_OK (also if already added),
+ * PXS_ERR_EXISTS (another one has its id or name), PXS_ERR_NO_RESOURCE. */
+pxs_status_t pxs__conn_register(const pxs_conn_ops_t *ops);
 
 /* Built-in connectors (transports/<name>/). */
 extern const pxs_conn_ops_t pxs__conn_local_ops;

@@ -202,6 +202,7 @@ void pxs_finalize(pxs_context_t *ctx)
     pxs__requests_free_all(ctx);
     free(ctx->objs);
     free(ctx->free_slots);
+    free(ctx->group);
     pthread_mutex_destroy(&ctx->lock);
     free(ctx);
 }

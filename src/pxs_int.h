@@ -70,6 +70,11 @@ struct pxs_context {
     pxs_names_t *names;     /* opened on first use */
     pxs_request_t *free_reqs;
     pxs_context_t *next_live; /* process-wide list, for "local" */
+
+    /* The group joined by pxs_bootstrap (group_id 0: none). */
+    uint64_t group_id;
+    int group_rank, group_size;
+    pxs_peer_t *group;
 };
 
 /* Locking per the context's thread mode. */

@@ -16,5 +16,6 @@
 #include <pxs/lazy.h>
 #include <pxs/names.h>
 #include <pxs/connector.h>
+#include <pxs/bootstrap.h>
 
 #endif

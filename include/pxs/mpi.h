@@ -1,0 +1,185 @@
+/**
+ * @file mpi.h
+ * @brief pxs inside an MPI job (library libpxs_mpi, pkg-config pxs-mpi):
+ *        rendezvous over a communicator, the "mpi" connector (MPI-RMA),
+ *        a distributed named-key directory, and proxies in MPI messages.
+ *
+ * pxs_mpi_init is collective over a communicator: it creates a context,
+ * joins it to the communicator's group through the core's bootstrap table
+ * (pxs/bootstrap.h: one allgather of every rank's identity and transport
+ * addresses, so any rank resolves any other rank's proxy with no lookup),
+ * and creates the windows of the directory and of the "mpi" connector.
+ *
+ * MPI thread levels: pxs_mpi_* calls MPI. With MPI_THREAD_SINGLE,
+ * FUNNELED or SERIALIZED the caller serialises every pxs_mpi_* and pxs_*
+ * call on the context with its own MPI calls (the context is then
+ * PXS_THREAD_SINGLE). With MPI_THREAD_MULTIPLE any thread may call them
+ * (ask for PXS_THREAD_MULTIPLE in the context params). pxs_mpi_init
+ * queries the level with MPI_Query_thread and refuses PXS_THREAD_MULTIPLE
+ * below MPI_THREAD_MULTIPLE (PXS_ERR_INVALID_PARAM).
+ *
+ * The "mpi" connector: objects are attached to a dynamic window
+ * (MPI_Win_create_dynamic + MPI_Win_attach) and resolved with passive-target
+ * MPI_Get + MPI_Win_flush inside one MPI_Win_lock_all epoch opened at init;
+ * the owner's generation word is read after the bytes, so a proxy evicted
+ * or reused meanwhile yields PXS_ERR_EVICTED, never stale bytes. Whether
+ * the owner's CPU takes part is up to the MPI one-sided component: Open MPI
+ * 4.1's osc/rdma reads an ordinary buffer by cross-memory attach on one
+ * node (the owner does nothing); across nodes without RDMA hardware it
+ * emulates the get with messages served when the owner is inside MPI.
+ * Zero-copy puts attach the caller's buffer, and Open MPI bounds how many
+ * regions one window may have: pxs keeps at most max_attach of them
+ * (PXS_ERR_NO_RESOURCE beyond); copying puts and pxs_alloc-like memory
+ * come from one attached pool and do not count.
+ */
+#ifndef PXS_MPI_H
+#define PXS_MPI_H
+
+#include <mpi.h>
+#include <pxs/pxs.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pxs_mpi pxs_mpi_t;
+
+enum {
+    PXS_MPI_PARAM_CONTEXT     = 1u << 0,
+    PXS_MPI_PARAM_DIR_BUCKETS = 1u << 1,
+    PXS_MPI_PARAM_MAX_ATTACH  = 1u << 2,
+    PXS_MPI_PARAM_EAGER_MAX   = 1u << 3,
+    PXS_MPI_PARAM_CONNECTOR   = 1u << 4,
+    PXS_MPI_PARAM_POOL_SIZE   = 1u << 5
+};
+
+typedef struct {
+    uint64_t field_mask;
+    /** Params of the context pxs_mpi_init creates (NULL: defaults). */
+    const pxs_context_params_t *context;
+    /** Directory buckets on each rank (4 names each). Default 256;
+     *  env PXS_MPI_DIR_BUCKETS. Must be equal on every rank. */
+    uint32_t dir_buckets;
+    /** Zero-copy regions the "mpi" connector keeps attached at once.
+     *  Default 32; env PXS_MPI_MAX_ATTACH. */
+    uint32_t max_attach;
+    /** pxs_mpi_send sends objects of at most this many bytes by value and
+     *  larger ones by proxy. Default 32768 (perf/RESULTS.md shows the
+     *  crossover); env PXS_MPI_EAGER_MAX. */
+    size_t eager_max;
+    /** Connector of the store pxs_mpi_send puts into: "ucx" where built,
+     *  else "mpi". Env PXS_MPI_CONNECTOR. Copied. */
+    const char *connector;
+    /** Bytes of the "mpi" connector's attached pool for copying puts.
+     *  Default 64 MiB; env PXS_MPI_POOL_SIZE. */
+    size_t pool_size;
+} pxs_mpi_params_t;
+
+/**
+ * Start pxs on comm (collective over comm; comm is duplicated, the caller
+ * keeps its own). Creates the context, bootstraps it over comm, creates
+ * the directory and connector windows.
+ * @return PXS_OK; PXS_ERR_INVALID_PARAM (bad params, MPI not initialised,
+ *         a thread mode MPI does not provide, dir_buckets differing between
+ *         ranks); PXS_ERR_TIMEOUT (a rank of comm did not join within the
+ *         context's timeout: the others return; MPI cannot cancel the
+ *         pending collective, so its duplicate communicator and a few bytes
+ *         per rank stay allocated until MPI_Finalize);
+ *         PXS_ERR_IO (an MPI call failed).
+ * Memory: *mpi_p is freed by pxs_mpi_finalize.
+ */
+pxs_status_t pxs_mpi_init(MPI_Comm comm, const pxs_mpi_params_t *params, pxs_mpi_t **mpi_p);
+
+/**
+ * Leave (collective over the communicator). First, with no wait on anyone,
+ * every object this rank owns is evicted and its directory share is
+ * closed: from then on other ranks get PXS_ERR_EVICTED for its proxies and
+ * PXS_ERR_UNREACHABLE for names homed on it. Then it waits, up to
+ * timeout_ms, for every rank to arrive, and frees the windows, the context
+ * and mpi.
+ * @return PXS_OK; PXS_ERR_TIMEOUT (some rank never called it: nothing is
+ *         freed, objects stay evicted, call again).
+ */
+pxs_status_t pxs_mpi_finalize(pxs_mpi_t *mpi, int timeout_ms);
+
+/** The context pxs_mpi_init created (owned by mpi). */
+pxs_context_t *pxs_mpi_context(pxs_mpi_t *mpi);
+/** A store of the "mpi" connector, opened at init (owned by mpi). */
+pxs_store_t *pxs_mpi_store(pxs_mpi_t *mpi);
+/** The library's duplicate of the communicator (owned by mpi). */
+MPI_Comm pxs_mpi_comm(pxs_mpi_t *mpi);
+/** This rank and the size of the communicator. */
+int pxs_mpi_rank(const pxs_mpi_t *mpi);
+int pxs_mpi_size(const pxs_mpi_t *mpi);
+
+/* --- distributed directory ----------------------------------------------
+ * A name lives on its home rank, chosen by a hash of the name; every rank
+ * holds dir_buckets buckets of 4 entries in an MPI_Win_allocate window.
+ * A lookup is one MPI_Get of the home bucket plus a flush: one round trip,
+ * one-sided (the home rank calls nothing; on one node Open MPI serves it
+ * from shared memory). A second round trip happens only when the bucket
+ * overflowed or a writer raced the read (entries carry a checksum, so a
+ * torn read is retried, never returned). Publish and unpublish hold an
+ * exclusive passive-target lock on the home rank (MPI_Win_lock) for the
+ * length of the call. Proxies of up to
+ * PXS_MPI_DIR_PROXY_MAX encoded bytes fit (PXS_ERR_INVALID_PARAM beyond).
+ * Thread safety: as the context's. A lookup never waits for another rank;
+ * a publish waits for the home rank's writer lock, which other ranks hold
+ * only within their own publish calls. */
+#define PXS_MPI_DIR_PROXY_MAX 872
+
+/** Publish proxy under name (PXS_NAME_MAX bytes at most).
+ * @return PXS_OK, PXS_ERR_EXISTS, PXS_ERR_NO_RESOURCE (home rank's share
+ *         full), PXS_ERR_UNREACHABLE (home rank has left), validation
+ *         errors of the proxy. */
+pxs_status_t pxs_mpi_name_publish(pxs_mpi_t *mpi, const char *name, const pxs_proxy_t *proxy);
+/** @return PXS_OK (*proxy_p set), PXS_ERR_NOT_FOUND, PXS_ERR_UNREACHABLE. */
+pxs_status_t pxs_mpi_name_lookup(pxs_mpi_t *mpi, const char *name, pxs_proxy_t *proxy_p);
+/** Remove a name this rank published.
+ * @return PXS_OK, PXS_ERR_NOT_FOUND, PXS_ERR_NOT_OWNER. */
+pxs_status_t pxs_mpi_name_unpublish(pxs_mpi_t *mpi, const char *name);
+/** The home rank of a name. */
+int pxs_mpi_name_home(const pxs_mpi_t *mpi, const char *name);
+
+/* --- proxies in MPI messages ---------------------------------------------
+ * These send only the proxy's encoded bytes (pxs_proxy_len, typically
+ * 100-600 bytes). They need no pxs_mpi_t: any communicator will do. */
+
+/** MPI_Send of the proxy's wire form. @return PXS_OK, PXS_ERR_CORRUPT
+ *  (not a valid proxy), PXS_ERR_IO (MPI failed). */
+pxs_status_t pxs_mpi_send_proxy(const pxs_proxy_t *proxy, int dest, int tag, MPI_Comm comm);
+/** Receive a proxy sent by pxs_mpi_send_proxy; it is validated before it
+ *  is returned. @return PXS_OK, PXS_ERR_TRUNCATED/CORRUPT/VERSION (the
+ *  message was not a proxy), PXS_ERR_IO. status may be MPI_STATUS_IGNORE. */
+pxs_status_t pxs_mpi_recv_proxy(pxs_proxy_t *proxy, int source, int tag, MPI_Comm comm,
+                                MPI_Status *status);
+/** Collective: root's proxy reaches every rank (two MPI_Bcast: length,
+ *  bytes). @return as pxs_mpi_recv_proxy. */
+pxs_status_t pxs_mpi_bcast_proxy(pxs_proxy_t *proxy, int root, MPI_Comm comm);
+/** A committed datatype of one whole pxs_proxy_t (PXS_PROXY_MAX bytes),
+ *  for collectives over arrays of proxies (MPI_Gather, MPI_Scatter), where
+ *  every element must have one size. Owned by the library; valid from
+ *  pxs_mpi_init until the last pxs_mpi_finalize. MPI_DATATYPE_NULL before. */
+MPI_Datatype pxs_mpi_proxy_datatype(void);
+
+/* --- send by size -------------------------------------------------------- */
+
+/** Send len bytes to dest: by value when len <= eager_max, else as a proxy
+ *  (zero-copy put into the store of params.connector); the receiver pulls
+ *  the bytes and acknowledges, then the object is evicted. Returns when buf
+ *  may be reused (as MPI_Send). tag: 0 <= tag < 2^14.
+ *  @return PXS_OK, PXS_ERR_TIMEOUT (no acknowledgement within the context's
+ *  timeout: the object is evicted anyway), errors of pxs_put, PXS_ERR_IO. */
+pxs_status_t pxs_mpi_send(pxs_mpi_t *mpi, const void *buf, size_t len, int dest, int tag);
+/** Receive what pxs_mpi_send sent, into buf (cap bytes); *len_p gets the
+ *  length. source may be MPI_ANY_SOURCE; status (may be MPI_STATUS_IGNORE)
+ *  gets its MPI_SOURCE and MPI_TAG.
+ *  @return PXS_OK, PXS_ERR_BUFFER_TOO_SMALL (the message is consumed and
+ *  acknowledged, buf untouched), resolve errors, PXS_ERR_IO. */
+pxs_status_t pxs_mpi_recv(pxs_mpi_t *mpi, void *buf, size_t cap, size_t *len_p,
+                          int source, int tag, MPI_Status *status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,81 @@
+/* libpxs_mpi internals: the per-communicator state and the pieces that
+ * share it (init, directory, messages, the "mpi" connector). */
+#ifndef PXS_MPI_INT_H
+#define PXS_MPI_INT_H
+
+#include <mpi.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <pxs/mpi.h>
+#include "../src/connector.h"
+#include "../src/log.h"
+
+/* A region attached to the connector's dynamic window. */
+typedef struct {
+    uintptr_t start, end;
+    uint32_t refs;
+} pxs_mpi_region_t;
+
+/* A free block of the connector's attached pool (first fit, address order). */
+typedef struct pxs_mpi_blk {
+    size_t off, len;
+    struct pxs_mpi_blk *next;
+} pxs_mpi_blk_t;
+
+struct pxs_mpi {
+    MPI_Comm comm;              /* our duplicate */
+    int rank, size;
+    int timeout_ms;
+    pxs_context_t *ctx;
+    pxs_store_t *store;         /* "mpi" connector */
+    pxs_store_t *send_store;    /* pxs_mpi_send's connector */
+    size_t eager_max;
+
+    /* directory (mpi_dir.c) */
+    MPI_Win dir_win;
+    MPI_Win dir_lock_win;       /* empty: its exclusive locks order writers */
+    uint8_t *dir_base;
+    uint32_t dir_buckets;
+
+    /* "mpi" connector (mpi_conn.c) */
+    MPI_Win win;                /* dynamic; lock_all epoch for our life */
+    bool win_open;
+    bool epoch;                 /* MPI_Win_lock_all held */
+    uint32_t max_attach;
+    pxs_mpi_region_t *regions;  /* [max_attach] zero-copy attachments */
+    uint32_t nregions;
+    size_t pool_size;
+    uint8_t *pool;              /* attached once; copying puts land here */
+    pxs_mpi_blk_t *pool_free;
+    MPI_Aint pool_disp;
+    const void *tab_attached;   /* generation table, attached once */
+
+    MPI_Request fin_req;        /* finalize barrier in flight */
+    bool leaving;
+    struct pxs_mpi *next;       /* process-wide list, for the connector */
+};
+
+/* MPI return code to a pxs status (and a log line). */
+pxs_status_t pxs__mpi_status(int rc, const char *what);
+/* Deadline helpers on the core's clock; timeout_ms < 0: none. */
+uint64_t pxs__mpi_deadline(int timeout_ms);
+bool pxs__mpi_expired(uint64_t deadline);
+/* Wait for an MPI request, driving the context, until the deadline. */
+pxs_status_t pxs__mpi_wait(pxs_mpi_t *m, MPI_Request *req, MPI_Status *st, uint64_t deadline);
+
+/* The pxs_mpi_t whose context is ctx (for the connector), or NULL. */
+pxs_mpi_t *pxs__mpi_of_ctx(const pxs_context_t *ctx);
+
+pxs_status_t pxs__mpi_dir_create(pxs_mpi_t *m, uint32_t buckets);
+void pxs__mpi_dir_close(pxs_mpi_t *m);   /* phase 1 of leaving: local */
+void pxs__mpi_dir_free(pxs_mpi_t *m);
+
+pxs_status_t pxs__mpi_conn_setup(pxs_mpi_t *m);
+void pxs__mpi_conn_free(pxs_mpi_t *m);
+extern const pxs_conn_ops_t pxs__conn_mpi_ops;
+
+void pxs__mpi_datatype_ref(void);
+void pxs__mpi_datatype_unref(void);
+
+#endif

@@ -1,0 +1,225 @@
+/* Proxies in MPI messages, and a send that chooses by size: small buffers
+ * travel by value, large ones as a proxy the receiver resolves. */
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mpi_int.h"
+
+/* --- the datatype of a whole pxs_proxy_t -------------------------------- */
+
+static pthread_mutex_t dt_lock = PTHREAD_MUTEX_INITIALIZER;
+static MPI_Datatype dt = MPI_DATATYPE_NULL;
+static int dt_refs;
+
+void pxs__mpi_datatype_ref(void)
+{
+    pthread_mutex_lock(&dt_lock);
+    if (dt_refs++ == 0) {
+        MPI_Type_contiguous((int)sizeof(pxs_proxy_t), MPI_BYTE, &dt);
+        MPI_Type_commit(&dt);
+    }
+    pthread_mutex_unlock(&dt_lock);
+}
+
+void pxs__mpi_datatype_unref(void)
+{
+    pthread_mutex_lock(&dt_lock);
+    if (--dt_refs == 0) MPI_Type_free(&dt);
+    pthread_mutex_unlock(&dt_lock);
+}
+
+MPI_Datatype pxs_mpi_proxy_datatype(void) { return dt; }
+
+/* --- proxies -------------------------------------------------------------- */
+
+static pxs_status_t wire_len(const pxs_proxy_t *p, int *len)
+{
+    pxs_proxy_info_t info;
+    pxs_status_t st = pxs_proxy_info(p, &info);
+    if (st == PXS_OK) *len = (int)info.encoded_len;
+    return st;
+}
+
+pxs_status_t pxs_mpi_send_proxy(const pxs_proxy_t *proxy, int dest, int tag, MPI_Comm comm)
+{
+    if (!proxy) return PXS_ERR_INVALID_PARAM;
+    int len;
+    pxs_status_t st = wire_len(proxy, &len);
+    if (st != PXS_OK) return st;
+    return pxs__mpi_status(MPI_Send(proxy->bytes, len, MPI_BYTE, dest, tag, comm), "MPI_Send");
+}
+
+pxs_status_t pxs_mpi_recv_proxy(pxs_proxy_t *proxy, int source, int tag, MPI_Comm comm,
+                                MPI_Status *status)
+{
+    if (!proxy) return PXS_ERR_INVALID_PARAM;
+    MPI_Status s;
+    /* Into a scratch buffer: whatever arrives is validated before the
+     * caller's proxy is written. */
+    uint8_t *buf = malloc(PXS_PROXY_MAX);
+    if (!buf) return PXS_ERR_NO_MEMORY;
+    int rc = MPI_Recv(buf, PXS_PROXY_MAX, MPI_BYTE, source, tag, comm, &s);
+    pxs_status_t st = pxs__mpi_status(rc, "MPI_Recv");
+    if (st == PXS_OK) {
+        int n = 0;
+        MPI_Get_count(&s, MPI_BYTE, &n);
+        st = pxs_proxy_decode(buf, (size_t)n, proxy);
+    }
+    free(buf);
+    if (status != MPI_STATUS_IGNORE) *status = s;
+    return st;
+}
+
+pxs_status_t pxs_mpi_bcast_proxy(pxs_proxy_t *proxy, int root, MPI_Comm comm)
+{
+    if (!proxy) return PXS_ERR_INVALID_PARAM;
+    int me;
+    MPI_Comm_rank(comm, &me);
+    int len = 0;
+    /* A root holding no valid proxy still takes part (length 0), so that no
+     * rank waits in a broadcast the root skipped. */
+    pxs_status_t st = me == root ? wire_len(proxy, &len) : PXS_OK;
+    if (st != PXS_OK) len = 0;
+    int rc = MPI_Bcast(&len, 1, MPI_INT, root, comm);
+    if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "MPI_Bcast");
+    if (len <= 0 || len > PXS_PROXY_MAX) return me == root ? st : PXS_ERR_CORRUPT;
+    uint8_t *buf = malloc((size_t)len);
+    if (!buf) return PXS_ERR_NO_MEMORY; /* the others may now wait: MPI has no way out */
+    if (me == root) memcpy(buf, proxy->bytes, (size_t)len);
+    rc = MPI_Bcast(buf, len, MPI_BYTE, root, comm);
+    st = pxs__mpi_status(rc, "MPI_Bcast");
+    if (st == PXS_OK && me != root) st = pxs_proxy_decode(buf, (size_t)len, proxy);
+    free(buf);
+    return st;
+}
+
+/* --- send by size ----------------------------------------------------------
+ * Message: header (magic, kind, length) then the bytes or the proxy.
+ * A proxy is acknowledged on tag | ACK_TAG with the receiver's status, so
+ * the sender knows when its buffer is free again. */
+#define MSG_MAGIC 0x4d535850u /* "PXSM" */
+#define MSG_HDR   16
+#define KIND_VALUE 0
+#define KIND_PROXY 1
+#define TAG_BITS  14
+#define ACK_TAG   (1 << TAG_BITS)
+
+pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, int tag)
+{
+    if (!m || (!buf && len) || tag < 0 || tag >= ACK_TAG || m->leaving) return PXS_ERR_INVALID_PARAM;
+    uint64_t deadline = pxs__mpi_deadline(m->timeout_ms);
+    bool by_value = len <= m->eager_max;
+    pxs_proxy_t *p = NULL;
+    size_t body = len;
+    pxs_status_t st;
+    if (!by_value) {
+        if (!(p = malloc(sizeof *p))) return PXS_ERR_NO_MEMORY;
+        pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_NO_INLINE};
+        if ((st = pxs_put(m->send_store, buf, len, &pp, p)) != PXS_OK) {
+            free(p);
+            return st;
+        }
+        body = pxs_proxy_len(p);
+    }
+    if (body > (size_t)INT_MAX - MSG_HDR) {
+        free(p);
+        return PXS_ERR_INVALID_PARAM;
+    }
+    uint8_t *msg = malloc(MSG_HDR + body);
+    if (!msg) {
+        if (p) pxs_evict(m->send_store, p);
+        free(p);
+        return PXS_ERR_NO_MEMORY;
+    }
+    pxs_wr32(msg, MSG_MAGIC);
+    pxs_wr32(msg + 4, by_value ? KIND_VALUE : KIND_PROXY);
+    pxs_wr64(msg + 8, len);
+    memcpy(msg + MSG_HDR, by_value ? buf : (const void *)p->bytes, body);
+    int32_t ack = PXS_OK;
+    MPI_Request rq = MPI_REQUEST_NULL;
+    int rc = MPI_SUCCESS;
+    if (!by_value) rc = MPI_Irecv(&ack, 1, MPI_INT32_T, dest, tag | ACK_TAG, m->comm, &rq);
+    if (rc == MPI_SUCCESS) rc = MPI_Send(msg, (int)(MSG_HDR + body), MPI_BYTE, dest, tag, m->comm);
+    st = pxs__mpi_status(rc, "pxs_mpi_send");
+    free(msg);
+    if (!by_value) {
+        /* Serve the receiver's get (the connector may need our progress)
+         * until it says it is done with our buffer. */
+        if (st == PXS_OK && rq != MPI_REQUEST_NULL) {
+            st = pxs__mpi_wait(m, &rq, NULL, deadline);
+            if (st == PXS_OK && ack != PXS_OK)
+                pxs_debug("receiver of a %zu-byte proxy reported %s", len,
+                          pxs_strerror((pxs_status_t)ack));
+        }
+        if (st == PXS_ERR_TIMEOUT)
+            pxs_error("pxs_mpi_send: no acknowledgement from rank %d within %d ms", dest,
+                      m->timeout_ms);
+        /* A receive that was never matched can be cancelled, and then
+         * completes at once: ack (on our stack) is not written later. */
+        if (rq != MPI_REQUEST_NULL && st != PXS_OK) {
+            MPI_Cancel(&rq);
+            MPI_Wait(&rq, MPI_STATUS_IGNORE);
+        }
+        pxs_evict(m->send_store, p);
+        free(p);
+    }
+    return st;
+}
+
+pxs_status_t pxs_mpi_recv(pxs_mpi_t *m, void *buf, size_t cap, size_t *len_p, int source,
+                          int tag, MPI_Status *status)
+{
+    if (!m || (!buf && cap) || tag < 0 || tag >= ACK_TAG || m->leaving)
+        return PXS_ERR_INVALID_PARAM;
+    uint64_t deadline = pxs__mpi_deadline(m->timeout_ms);
+    MPI_Message msg;
+    MPI_Status s;
+    unsigned polls = 0;
+    for (;;) {
+        int flag = 0;
+        int rc = MPI_Improbe(source, tag, m->comm, &flag, &msg, &s);
+        if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "MPI_Improbe");
+        if (flag) break;
+        if (pxs__mpi_expired(deadline)) return PXS_ERR_TIMEOUT;
+        if (pxs_progress(m->ctx) > 0) polls = 0;
+        if (++polls > 2000) {
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    int n = 0;
+    MPI_Get_count(&s, MPI_BYTE, &n);
+    uint8_t *in = malloc(n > 0 ? (size_t)n : 1);
+    if (!in) return PXS_ERR_NO_MEMORY;
+    pxs_status_t st = pxs__mpi_status(MPI_Mrecv(in, n, MPI_BYTE, &msg, &s), "MPI_Mrecv");
+    if (status != MPI_STATUS_IGNORE) *status = s;
+    uint64_t len = 0;
+    int kind = -1;
+    if (st == PXS_OK && (n < MSG_HDR || pxs_rd32(in) != MSG_MAGIC)) st = PXS_ERR_CORRUPT;
+    if (st == PXS_OK) {
+        kind = (int)pxs_rd32(in + 4);
+        len = pxs_rd64(in + 8);
+        if (len_p) *len_p = (size_t)len;
+    }
+    if (st == PXS_OK && kind == KIND_VALUE) {
+        if ((uint64_t)n - MSG_HDR != len) st = PXS_ERR_CORRUPT;
+        else if (len > cap) st = PXS_ERR_BUFFER_TOO_SMALL;
+        else memcpy(buf, in + MSG_HDR, (size_t)len);
+    } else if (st == PXS_OK && kind == KIND_PROXY) {
+        pxs_proxy_t *p = malloc(sizeof *p);
+        st = p ? pxs_proxy_decode(in + MSG_HDR, (size_t)n - MSG_HDR, p) : PXS_ERR_NO_MEMORY;
+        if (st == PXS_OK) st = pxs_resolve(m->ctx, p, buf, cap, NULL);
+        free(p);
+        /* Whatever happened, the sender may let go of its buffer now. */
+        int32_t ack = st;
+        int rc = MPI_Send(&ack, 1, MPI_INT32_T, s.MPI_SOURCE, s.MPI_TAG | ACK_TAG, m->comm);
+        if (st == PXS_OK) st = pxs__mpi_status(rc, "pxs_mpi_recv acknowledgement");
+    } else if (st == PXS_OK) {
+        st = PXS_ERR_CORRUPT;
+    }
+    free(in);
+    return st;
+}

@@ -1,0 +1,462 @@
+/* Multi-rank tests of libpxs_mpi, run under mpirun (Criterion forks each
+ * test, and a forked MPI process cannot take part in its job). Every rank
+ * runs the same cases in order; a failed check prints rank, line and
+ * status, and the run exits non-zero (MPI_Abort, so no rank hangs).
+ *
+ *   mpirun -n 2 test_mpi [single|funneled|serialized|multiple]
+ *   mpirun -n 2 test_mpi noinit      (a rank that never calls init)
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pxs/mpi.h>
+
+static int rank, size, checks;
+
+#define CHECK(cond, ...)                                                         \
+    do {                                                                         \
+        checks++;                                                                \
+        if (!(cond)) {                                                           \
+            fprintf(stderr, "rank %d: %s:%d: check failed: %s: ", rank, __FILE__, \
+                    __LINE__, #cond);                                            \
+            fprintf(stderr, __VA_ARGS__);                                        \
+            fprintf(stderr, "\n");                                               \
+            MPI_Abort(MPI_COMM_WORLD, 1);                                        \
+        }                                                                        \
+    } while (0)
+#define CHECK_ST(call, want)                                                     \
+    do {                                                                         \
+        pxs_status_t st_ = (call);                                               \
+        CHECK(st_ == (want), "%s gave %s, expected %s", #call, pxs_strerror(st_), \
+              pxs_strerror(want));                                               \
+    } while (0)
+
+static void fill(uint8_t *b, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++) b[i] = (uint8_t)(i * 31 + seed);
+}
+static int same(const uint8_t *b, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != (uint8_t)(i * 31 + seed)) return 0;
+    return 1;
+}
+
+/* Rank 0 owns objects of every kind; every other rank reads them. */
+static void cross_rank_resolve_evict_stale(pxs_mpi_t *m)
+{
+    pxs_context_t *ctx = pxs_mpi_context(m);
+    enum { NOBJ = 4 };
+    static const size_t sizes[NOBJ] = {1 << 20, 3 << 20, 100000, 5000};
+    static const uint32_t flags[NOBJ] = {0, PXS_PUT_COPY, 0, PXS_PUT_NO_INLINE};
+    uint8_t *bufs[NOBJ] = {0};
+    pxs_proxy_t p[NOBJ];
+    if (rank == 0) {
+        for (int i = 0; i < NOBJ; i++) {
+            if (i == 2) CHECK_ST(pxs_alloc(ctx, sizes[i], (void **)&bufs[i]), PXS_OK);
+            else bufs[i] = malloc(sizes[i]);
+            fill(bufs[i], sizes[i], 10 + i);
+            pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = flags[i]};
+            CHECK_ST(pxs_put(pxs_mpi_store(m), bufs[i], sizes[i], &pp, &p[i]), PXS_OK);
+        }
+    }
+    for (int i = 0; i < NOBJ; i++) CHECK_ST(pxs_mpi_bcast_proxy(&p[i], 0, MPI_COMM_WORLD), PXS_OK);
+    uint8_t *out = malloc(3 << 20);
+    for (int i = 0; i < NOBJ; i++) {
+        size_t n = 0;
+        memset(out, 0, sizes[i]);
+        CHECK_ST(pxs_resolve(ctx, &p[i], out, 3 << 20, &n), PXS_OK);
+        CHECK(n == sizes[i] && same(out, n, 10 + i), "object %d bytes", i);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    /* Evicted, then the same buffer reused for a new object: the old proxy
+     * yields no bytes anywhere; the new one reads the new contents. */
+    pxs_proxy_t fresh;
+    if (rank == 0) {
+        CHECK_ST(pxs_evict(pxs_mpi_store(m), &p[0]), PXS_OK);
+        fill(bufs[0], sizes[0], 99);
+        CHECK_ST(pxs_put(pxs_mpi_store(m), bufs[0], sizes[0], NULL, &fresh), PXS_OK);
+        CHECK_ST(pxs_evict(pxs_mpi_store(m), &p[1]), PXS_OK);
+    }
+    CHECK_ST(pxs_mpi_bcast_proxy(&fresh, 0, MPI_COMM_WORLD), PXS_OK);
+    memset(out, 0x5a, 1 << 20);
+    CHECK_ST(pxs_resolve(ctx, &p[0], out, 3 << 20, NULL), PXS_ERR_EVICTED);
+    CHECK(out[0] == 0 && out[(1 << 20) - 1] == 0, "a failed resolve leaves no bytes");
+    CHECK_ST(pxs_resolve(ctx, &p[1], out, 3 << 20, NULL), PXS_ERR_EVICTED);
+    CHECK_ST(pxs_exists(ctx, &p[1]), PXS_ERR_EVICTED);
+    CHECK_ST(pxs_resolve(ctx, &fresh, out, 3 << 20, NULL), PXS_OK);
+    CHECK(same(out, sizes[0], 99), "fresh object");
+    /* Short destination: refused, untouched. */
+    memset(out, 0x11, 16);
+    CHECK_ST(pxs_resolve(ctx, &p[3], out, 4999, NULL), PXS_ERR_BUFFER_TOO_SMALL);
+    CHECK(out[0] == 0x11, "short buffer untouched");
+    /* A flipped bit in the remote-access part. */
+    pxs_proxy_t bad = p[2];
+    bad.bytes[72 + 9] ^= 0x40; /* the rank field of the blob */
+    CHECK(pxs_resolve(ctx, &bad, out, 3 << 20, NULL) < 0, "tampered proxy refused");
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        pxs_evict(pxs_mpi_store(m), &fresh);
+        for (int i = 2; i < NOBJ; i++) pxs_evict(pxs_mpi_store(m), &p[i]);
+        free(bufs[0]);
+        free(bufs[1]);
+        pxs_free(ctx, bufs[2]);
+        free(bufs[3]);
+    }
+    free(out);
+}
+
+/* A proxy of another communicator's group is foreign, never misread: a
+ * second instance over the same ranks is another group. */
+static void foreign_group(pxs_mpi_t *m)
+{
+    pxs_mpi_t *other;
+    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, NULL, &other), PXS_OK);
+    static uint8_t buf[8192];
+    pxs_proxy_t p;
+    pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_NO_INLINE};
+    CHECK_ST(pxs_put(pxs_mpi_store(other), buf, sizeof buf, &pp, &p), PXS_OK);
+    CHECK(pxs_group_info(pxs_mpi_context(other), NULL, NULL) !=
+              pxs_group_info(pxs_mpi_context(m), NULL, NULL), "group ids differ");
+    CHECK_ST(pxs_resolve(pxs_mpi_context(m), &p, buf, sizeof buf, NULL), PXS_ERR_FOREIGN);
+    CHECK_ST(pxs_resolve(pxs_mpi_context(other), &p, buf, sizeof buf, NULL), PXS_OK);
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK_ST(pxs_mpi_finalize(other, PXS_TIMEOUT_DEFAULT), PXS_OK);
+    /* Another job: another domain. */
+    pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_DOMAIN, .domain = "other-job"};
+    pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_CONTEXT, .context = &cp};
+    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, &mp, &other), PXS_OK);
+    CHECK_ST(pxs_put(pxs_mpi_store(other), buf, sizeof buf, &pp, &p), PXS_OK);
+    CHECK_ST(pxs_resolve(pxs_mpi_context(m), &p, buf, sizeof buf, NULL), PXS_ERR_FOREIGN);
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK_ST(pxs_mpi_finalize(other, PXS_TIMEOUT_DEFAULT), PXS_OK);
+}
+
+static void directory(pxs_mpi_t *m)
+{
+    pxs_context_t *ctx = pxs_mpi_context(m);
+    static uint8_t buf[4096];
+    pxs_proxy_t p, q;
+    char name[64];
+    /* Every rank publishes names homed all over the group. */
+    fill(buf, sizeof buf, (unsigned)rank);
+    pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_NO_INLINE};
+    CHECK_ST(pxs_put(pxs_mpi_store(m), buf, sizeof buf, &pp, &p), PXS_OK);
+    for (int i = 0; i < 40; i++) {
+        snprintf(name, sizeof name, "rank%d/item%d", rank, i);
+        CHECK_ST(pxs_mpi_name_publish(m, name, &p), PXS_OK);
+    }
+    snprintf(name, sizeof name, "rank%d/item0", rank);
+    CHECK_ST(pxs_mpi_name_publish(m, name, &p), PXS_ERR_EXISTS);
+    MPI_Barrier(MPI_COMM_WORLD);
+    for (int r = 0; r < size; r++) {
+        for (int i = 0; i < 40; i++) {
+            snprintf(name, sizeof name, "rank%d/item%d", r, i);
+            CHECK_ST(pxs_mpi_name_lookup(m, name, &q), PXS_OK);
+        }
+        uint8_t out[4096];
+        CHECK_ST(pxs_resolve(ctx, &q, out, sizeof out, NULL), PXS_OK);
+        CHECK(same(out, sizeof out, (unsigned)r), "named object of rank %d", r);
+    }
+    CHECK_ST(pxs_mpi_name_lookup(m, "never/published", &q), PXS_ERR_NOT_FOUND);
+    CHECK_ST(pxs_mpi_name_lookup(m, "", &q), PXS_ERR_INVALID_PARAM);
+    /* Only the publisher may remove a name. */
+    snprintf(name, sizeof name, "rank%d/item1", (rank + 1) % size);
+    CHECK_ST(pxs_mpi_name_unpublish(m, name), size > 1 ? PXS_ERR_NOT_OWNER : PXS_OK);
+    MPI_Barrier(MPI_COMM_WORLD);
+    for (int i = 0; i < 40; i += 2) {
+        snprintf(name, sizeof name, "rank%d/item%d", rank, i);
+        CHECK_ST(pxs_mpi_name_unpublish(m, name), PXS_OK);
+        CHECK_ST(pxs_mpi_name_unpublish(m, name), PXS_ERR_NOT_FOUND);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    for (int i = 0; i < 40; i++) {
+        snprintf(name, sizeof name, "rank%d/item%d", (rank + 1) % size, i);
+        pxs_status_t want = i % 2 == 0 || (size == 1 && i == 1) ? PXS_ERR_NOT_FOUND : PXS_OK;
+        CHECK_ST(pxs_mpi_name_lookup(m, name, &q), want);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    for (int i = 1; i < 40; i += 2) {
+        snprintf(name, sizeof name, "rank%d/item%d", rank, i);
+        pxs_mpi_name_unpublish(m, name);
+    }
+    pxs_evict(pxs_mpi_store(m), &p);
+}
+
+/* A full share is a clear status: 2 buckets of 4 entries per rank. */
+static void directory_full(void)
+{
+    pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_DIR_BUCKETS, .dir_buckets = 2};
+    pxs_mpi_t *s;
+    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, &mp, &s), PXS_OK);
+    static uint8_t buf[2000];
+    pxs_proxy_t p, big;
+    CHECK_ST(pxs_put(pxs_mpi_store(s), buf, 100, NULL, &p), PXS_OK);
+    if (rank == 0) {
+        /* Names homed on rank 0 only. */
+        char names[10][32];
+        int n = 0;
+        for (int i = 0; n < 10 && i < 100000; i++) {
+            snprintf(names[n], sizeof names[n], "n%d", i);
+            if (pxs_mpi_name_home(s, names[n]) == 0) n++;
+        }
+        CHECK(n == 10, "names homed on rank 0");
+        for (int i = 0; i < 8; i++) CHECK_ST(pxs_mpi_name_publish(s, names[i], &p), PXS_OK);
+        CHECK_ST(pxs_mpi_name_publish(s, names[8], &p), PXS_ERR_NO_RESOURCE);
+        for (int i = 0; i < 8; i++) CHECK_ST(pxs_mpi_name_lookup(s, names[i], &p), PXS_OK);
+        CHECK_ST(pxs_mpi_name_lookup(s, names[9], &p), PXS_ERR_NOT_FOUND);
+        CHECK_ST(pxs_mpi_name_unpublish(s, names[3]), PXS_OK);
+        CHECK_ST(pxs_mpi_name_publish(s, names[8], &p), PXS_OK);
+        CHECK_ST(pxs_mpi_name_publish(s, names[0], &p), PXS_ERR_EXISTS);
+        /* A proxy too big for an entry (inline bytes) is refused up front. */
+        CHECK_ST(pxs_put(pxs_mpi_store(s), buf, 1000, NULL, &big), PXS_OK);
+        CHECK_ST(pxs_mpi_name_publish(s, "big", &big), PXS_ERR_INVALID_PARAM);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK_ST(pxs_mpi_finalize(s, PXS_TIMEOUT_DEFAULT), PXS_OK);
+}
+
+/* Rank 0 publishes while the others look the same names up: a lookup sees
+ * nothing or the whole entry, never a torn one; two publishers of one name
+ * race and exactly one wins. */
+static void directory_races(pxs_mpi_t *m)
+{
+    static uint8_t buf[4096];
+    pxs_proxy_t p, q;
+    pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_NO_INLINE};
+    CHECK_ST(pxs_put(pxs_mpi_store(m), buf, sizeof buf, &pp, &p), PXS_OK);
+    char name[64];
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        for (int i = 0; i < 200; i++) {
+            snprintf(name, sizeof name, "race/%d", i);
+            CHECK_ST(pxs_mpi_name_publish(m, name, &p), PXS_OK);
+        }
+    } else {
+        int seen = 0;
+        for (int i = 0; i < 200; i++) {
+            snprintf(name, sizeof name, "race/%d", i);
+            pxs_status_t st = pxs_mpi_name_lookup(m, name, &q);
+            CHECK(st == PXS_OK || st == PXS_ERR_NOT_FOUND, "%s", pxs_strerror(st));
+            if (st == PXS_OK) {
+                CHECK(pxs_proxy_len(&q) == pxs_proxy_len(&p), "whole entry");
+                seen++;
+            }
+        }
+        (void)seen;
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    int won = 0, total = 0;
+    for (int i = 0; i < 50; i++) {
+        snprintf(name, sizeof name, "contended/%d", i);
+        pxs_status_t st = pxs_mpi_name_publish(m, name, &p);
+        CHECK(st == PXS_OK || st == PXS_ERR_EXISTS, "%s", pxs_strerror(st));
+        won += st == PXS_OK;
+    }
+    MPI_Allreduce(&won, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    CHECK(total == 50, "%d winners for 50 names", total);
+    MPI_Barrier(MPI_COMM_WORLD);
+    for (int i = 0; i < 50; i++) {
+        snprintf(name, sizeof name, "contended/%d", i);
+        pxs_mpi_name_unpublish(m, name);
+        snprintf(name, sizeof name, "race/%d", i);
+        if (rank == 0) pxs_mpi_name_unpublish(m, name);
+    }
+    pxs_evict(pxs_mpi_store(m), &p);
+}
+
+static void messages(pxs_mpi_t *m)
+{
+    static const size_t sizes[] = {0, 10, 32768, 32769, 5 << 20};
+    uint8_t *buf = malloc(5 << 20), *out = malloc(5 << 20);
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        if (rank == 0) {
+            fill(buf, n, (unsigned)k);
+            for (int r = 1; r < size; r++) CHECK_ST(pxs_mpi_send(m, buf, n, r, 7), PXS_OK);
+        } else {
+            size_t got = 1;
+            MPI_Status s;
+            memset(out, 0, n);
+            CHECK_ST(pxs_mpi_recv(m, out, 5 << 20, &got, MPI_ANY_SOURCE, 7, &s), PXS_OK);
+            CHECK(got == n && same(out, n, (unsigned)k) && s.MPI_SOURCE == 0, "size %zu", n);
+        }
+    }
+    /* Too small a buffer: a clear status, and the sender is released. */
+    if (rank == 0) {
+        for (int r = 1; r < size; r++) CHECK_ST(pxs_mpi_send(m, buf, 1 << 20, r, 8), PXS_OK);
+        for (int r = 1; r < size; r++) CHECK_ST(pxs_mpi_send(m, buf, 100, r, 8), PXS_OK);
+    } else {
+        size_t got = 0;
+        CHECK_ST(pxs_mpi_recv(m, out, 1000, &got, 0, 8, MPI_STATUS_IGNORE),
+                 PXS_ERR_BUFFER_TOO_SMALL);
+        CHECK(got == 1 << 20, "length reported");
+        CHECK_ST(pxs_mpi_recv(m, out, 99, &got, 0, 8, MPI_STATUS_IGNORE), PXS_ERR_BUFFER_TOO_SMALL);
+    }
+    /* Proxies in plain messages, validated on receipt. */
+    pxs_proxy_t p;
+    if (rank == 0) {
+        CHECK_ST(pxs_put(pxs_mpi_store(m), buf, 1 << 20, NULL, &p), PXS_OK);
+        for (int r = 1; r < size; r++) {
+            CHECK_ST(pxs_mpi_send_proxy(&p, r, 9, MPI_COMM_WORLD), PXS_OK);
+            MPI_Send("not a proxy", 11, MPI_BYTE, r, 10, MPI_COMM_WORLD);
+        }
+    } else {
+        CHECK_ST(pxs_mpi_recv_proxy(&p, 0, 9, MPI_COMM_WORLD, MPI_STATUS_IGNORE), PXS_OK);
+        pxs_proxy_t junk;
+        CHECK(pxs_mpi_recv_proxy(&junk, 0, 10, MPI_COMM_WORLD, MPI_STATUS_IGNORE) < 0, "junk");
+        CHECK_ST(pxs_resolve(pxs_mpi_context(m), &p, out, 5 << 20, NULL), PXS_OK);
+    }
+    /* The datatype: a gather of whole proxies. */
+    pxs_proxy_t *all = malloc((size_t)size * sizeof *all);
+    CHECK(pxs_mpi_proxy_datatype() != MPI_DATATYPE_NULL, "datatype");
+    MPI_Allgather(&p, 1, pxs_mpi_proxy_datatype(), all, 1, pxs_mpi_proxy_datatype(), MPI_COMM_WORLD);
+    for (int r = 0; r < size; r++) CHECK(pxs_proxy_len(&all[r]) == pxs_proxy_len(&p), "gathered");
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) pxs_evict(pxs_mpi_store(m), &p);
+    free(all);
+    free(buf);
+    free(out);
+}
+
+/* PXS_THREAD_MULTIPLE over MPI_THREAD_MULTIPLE: threads resolve at once. */
+typedef struct {
+    pxs_mpi_t *m;
+    pxs_proxy_t p;
+    int ok;
+} thr_t;
+
+static void *reader(void *arg)
+{
+    thr_t *t = arg;
+    uint8_t *out = malloc(1 << 20);
+    t->ok = 1;
+    for (int i = 0; i < 50 && t->ok; i++)
+        t->ok = pxs_resolve(pxs_mpi_context(t->m), &t->p, out, 1 << 20, NULL) == PXS_OK &&
+                same(out, 1 << 20, 3);
+    free(out);
+    return NULL;
+}
+
+static void threads(void)
+{
+    pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_THREAD_MODE,
+                               .thread_mode = PXS_THREAD_MULTIPLE};
+    pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_CONTEXT, .context = &cp};
+    pxs_mpi_t *m;
+    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, &mp, &m), PXS_OK);
+    uint8_t *buf = malloc(1 << 20);
+    thr_t t[3];
+    if (rank == 0) {
+        fill(buf, 1 << 20, 3);
+        CHECK_ST(pxs_put(pxs_mpi_store(m), buf, 1 << 20, NULL, &t[0].p), PXS_OK);
+    }
+    CHECK_ST(pxs_mpi_bcast_proxy(&t[0].p, 0, MPI_COMM_WORLD), PXS_OK);
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        t[i].m = m;
+        t[i].p = t[0].p;
+        pthread_create(&th[i], NULL, reader, &t[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(t[i].ok, "thread %d", i);
+    }
+    MPI_Barrier(MPI_COMM_WORLD); /* finalize evicts rank 0's object */
+    CHECK_ST(pxs_mpi_finalize(m, PXS_TIMEOUT_DEFAULT), PXS_OK);
+    free(buf);
+}
+
+/* The last case: a rank leaves while the others still read from it. */
+static void early_leaver(pxs_mpi_t *m)
+{
+    static uint8_t buf[1 << 16], out[1 << 16];
+    pxs_proxy_t p;
+    int leaver = size - 1;
+    char name[32] = "leaver/x";
+    /* A name homed on the leaver. */
+    for (int i = 0; pxs_mpi_name_home(m, name) != leaver && i < 1000; i++)
+        snprintf(name, sizeof name, "leaver/%d", i);
+    pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_NO_INLINE};
+    if (rank == leaver) {
+        fill(buf, sizeof buf, 77);
+        CHECK_ST(pxs_put(pxs_mpi_store(m), buf, sizeof buf, &pp, &p), PXS_OK);
+        CHECK_ST(pxs_mpi_name_publish(m, name, &p), PXS_OK);
+    }
+    CHECK_ST(pxs_mpi_bcast_proxy(&p, leaver, MPI_COMM_WORLD), PXS_OK);
+    if (rank == leaver) {
+        /* Mismatched finalize first: nobody else is there yet. */
+        CHECK_ST(pxs_mpi_finalize(m, 300), PXS_ERR_TIMEOUT);
+        MPI_Send(NULL, 0, MPI_BYTE, 0, 99, MPI_COMM_WORLD);
+        CHECK_ST(pxs_mpi_finalize(m, 30000), PXS_OK);
+        return;
+    }
+    if (rank == 0) {
+        MPI_Recv(NULL, 0, MPI_BYTE, leaver, 99, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
+    if (rank == 0) {
+        /* The leaver has evicted everything and closed its share. */
+        CHECK_ST(pxs_resolve(pxs_mpi_context(m), &p, out, sizeof out, NULL), PXS_ERR_EVICTED);
+        pxs_proxy_t q;
+        CHECK_ST(pxs_mpi_name_lookup(m, name, &q), PXS_ERR_UNREACHABLE);
+    }
+    CHECK_ST(pxs_mpi_finalize(m, 30000), PXS_OK);
+}
+
+static int level_of(const char *s)
+{
+    if (!strcmp(s, "single")) return MPI_THREAD_SINGLE;
+    if (!strcmp(s, "funneled")) return MPI_THREAD_FUNNELED;
+    if (!strcmp(s, "serialized")) return MPI_THREAD_SERIALIZED;
+    return MPI_THREAD_MULTIPLE;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "multiple";
+    int provided;
+    MPI_Init_thread(&argc, &argv, level_of(mode), &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    pxs_mpi_t *m;
+    if (!strcmp(mode, "noinit")) {
+        /* The last rank never joins: the others time out, no hang. */
+        if (rank != size - 1) {
+            pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_TIMEOUT_MS, .timeout_ms = 500};
+            pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_CONTEXT, .context = &cp};
+            CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, &mp, &m), PXS_ERR_TIMEOUT);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (rank == 0) printf("test_mpi noinit: %d checks passed on %d ranks\n", checks, size);
+        MPI_Finalize();
+        return 0;
+    }
+    if (provided < MPI_THREAD_MULTIPLE) {
+        pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_THREAD_MODE,
+                                   .thread_mode = PXS_THREAD_MULTIPLE};
+        pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_CONTEXT, .context = &cp};
+        CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, &mp, &m), PXS_ERR_INVALID_PARAM);
+    }
+    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, NULL, &m), PXS_OK);
+    CHECK(pxs_mpi_rank(m) == rank && pxs_mpi_size(m) == size, "rank and size");
+    int grank = -1, gsize = 0;
+    CHECK(pxs_group_info(pxs_mpi_context(m), &grank, &gsize) != 0 && grank == rank &&
+              gsize == size, "group");
+    cross_rank_resolve_evict_stale(m);
+    foreign_group(m);
+    directory(m);
+    directory_full();
+    directory_races(m);
+    messages(m);
+    if (provided == MPI_THREAD_MULTIPLE) threads();
+    early_leaver(m);
+    if (rank == 0)
+        printf("test_mpi %s: %d checks passed on %d ranks (MPI thread level %d)\n", mode, checks,
+               size, provided);
+    MPI_Finalize();
+    return 0;
+}
