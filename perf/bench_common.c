@@ -95,6 +95,9 @@ int bench_parse_args(int argc, char **argv, const bench_prog_t *prog, bench_cfg_
             usage(stdout, argv[0], prog);
             exit(0);
         } else {
+            int took = prog->extra_opt ? prog->extra_opt(argc, argv, &i) : 0;
+            if (took > 0) continue;
+            if (took < 0) return -1;
             fprintf(stderr, "%s: unknown or incomplete option \"%s\"\n", prog_name, a);
             usage(stderr, argv[0], prog);
             return -1;
@@ -232,6 +235,32 @@ int bench_op_resolve(void *a)
     bench_resolve_arg_t *r = a;
     r->st = pxs_resolve(r->ctx, r->proxy, r->dst, r->size, NULL);
     return r->st != PXS_OK;
+}
+
+int bench_op_resolve_window(void *a)
+{
+    bench_resolve_arg_t *r = a;
+    pxs_request_t *reqs[BENCH_WINDOW_MAX];
+    int n = 0, rc = 0, w = r->window < 1 ? 1 : r->window > BENCH_WINDOW_MAX ? BENCH_WINDOW_MAX
+                                                                           : r->window;
+    for (; n < w; n++) {
+        pxs_status_t st = pxs_resolve_nb(r->ctx, r->proxy, r->dst, r->size, NULL, &reqs[n]);
+        if (st != PXS_OK && st != PXS_INPROGRESS) {
+            r->st = st;
+            rc = -1;
+            break;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (!reqs[i]) continue;
+        pxs_status_t st = pxs_wait(reqs[i], PXS_TIMEOUT_DEFAULT);
+        if (st != PXS_OK && !rc) {
+            r->st = st;
+            rc = -1;
+        }
+        pxs_request_free(reqs[i]);
+    }
+    return rc;
 }
 
 int bench_op_memcpy(void *a)
@@ -483,7 +512,9 @@ void bench_json_record(FILE *f, const bench_cfg_t *cfg, const bench_record_t *r)
             r->bench, r->impl, r->baseline, r->size, r->metric, r->value);
     if (r->has_base)
         fprintf(f, "\"baseline_value\":%.6g,\"ratio\":%.4f,", r->base,
-                !strcmp(r->metric, "us") ? r->base / r->value : r->value / r->base);
+                /* a time: lower is better */
+                !strcmp(r->metric, "us") || !strcmp(r->metric, "s") ? r->base / r->value
+                                                                    : r->value / r->base);
     else
         fprintf(f, "\"baseline_value\":null,\"ratio\":null,");
     fprintf(f, "\"reps\":%d,\"transport\":\"%s\",\"min\":%.6g,\"max\":%.6g", cfg->reps,

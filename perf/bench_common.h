@@ -31,6 +31,11 @@ typedef struct {
     size_t max_size;        /* the largest size --sizes accepts */
     int quick_rep_ms;       /* --rep-ms under --quick */
     const char *usage_tail; /* more usage lines (each ending in \n), or NULL */
+    /* The program's own options, or NULL: called at an option
+     * bench_parse_args does not know, argv[*i]; @return 1 when taken (*i
+     * moved past its argument), 0 when unknown, -1 when malformed (message
+     * printed). */
+    int (*extra_opt)(int argc, char **argv, int *i);
 } bench_prog_t;
 
 typedef struct {
@@ -117,6 +122,11 @@ typedef struct {
 } bench_resolve_arg_t;
 
 int bench_op_resolve(void *arg); /* bench_resolve_arg_t */
+/* window resolves of the same proxy into the same dst in flight
+ * (pxs_resolve_nb), then a wait for each: osu_get_bw's shape.
+ * window <= BENCH_WINDOW_MAX. */
+#define BENCH_WINDOW_MAX 64
+int bench_op_resolve_window(void *arg); /* bench_resolve_arg_t */
 
 typedef struct {
     void *dst;
@@ -217,7 +227,8 @@ void bench_spread_us(char *buf, size_t cap, bench_stat_t s);
 void bench_spread_bw(char *buf, size_t cap, size_t size, bench_stat_t s);
 void bench_spread_rate(char *buf, size_t cap, bench_stat_t s); /* ops/s */
 
-/* One JSON record (PERF.md). */
+/* One JSON record (PERF.md). The ratio is value/base, or base/value for
+ * the times ("us", "s"). */
 typedef struct {
     const char *bench, *impl, *baseline, *metric;
     size_t size;
