@@ -3,7 +3,8 @@
  * one-sidedly inside one MPI_Win_lock_all epoch.
  *
  * Share layout: a 64-byte header (closed flag), then buckets of a 64-byte
- * header (lock word, overflow flag) and ENTRIES entries of ENTRY bytes.
+ * header (a reserved word, the overflow flag) and ENTRIES entries of ENTRY
+ * bytes.
  * Entry: state u64 (0 free, 1 used), check u64 (CRC-32C of the rest),
  * publisher rank u32, proxy length u32, name[NAME_CAP], proxy bytes.
  * Readers take no lock: they read a whole bucket in one MPI_Get and trust
@@ -279,18 +280,14 @@ pxs_status_t pxs_mpi_name_publish(pxs_mpi_t *m, const char *name, const pxs_prox
     return walk(m, name, pub_fn, &a);
 }
 
-typedef struct {
-    const char *name;
-    bool not_owner;
-} unpub_t;
 
 static pxs_status_t unpub_fn(pxs_mpi_t *m, int home, uint32_t b, uint8_t *bk, void *arg,
                              bool *done)
 {
-    unpub_t *a = arg;
+    const char *name = arg;
     for (int i = 0; i < ENTRIES; i++) {
         const uint8_t *e = bk + BUCKET_HDR + i * ENTRY;
-        if (pxs_rd64(e) != 1 || !entry_is(e, a->name)) continue;
+        if (pxs_rd64(e) != 1 || !entry_is(e, name)) continue;
         *done = true;
         if (pxs_rd32(e + 16) != (uint32_t)m->rank) return PXS_ERR_NOT_OWNER;
         uint64_t zero = 0;
@@ -308,7 +305,6 @@ pxs_status_t pxs_mpi_name_unpublish(pxs_mpi_t *m, const char *name)
     if (!m || m->leaving) return PXS_ERR_INVALID_PARAM;
     pxs_status_t st = check_name(name);
     if (st != PXS_OK) return st;
-    unpub_t a = {name, false};
-    st = walk(m, name, unpub_fn, &a);
+    st = walk(m, name, unpub_fn, (void *)name);
     return st == PXS_ERR_NO_RESOURCE ? PXS_ERR_NOT_FOUND : st;
 }

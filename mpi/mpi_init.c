@@ -41,7 +41,7 @@ bool pxs__mpi_expired(uint64_t deadline) { return deadline && pxs__now_ns() > de
 /* Polls: spin first (replies on a node come in microseconds), then yield
  * the core with short sleeps so that, on small nodes, the ranks we wait
  * for get to run. */
-static void backoff(unsigned *polls)
+void pxs__mpi_backoff(unsigned *polls)
 {
     if (++*polls > 2000) nanosleep(&(struct timespec){0, 50000}, NULL);
 }
@@ -56,7 +56,7 @@ pxs_status_t pxs__mpi_wait(pxs_mpi_t *m, MPI_Request *req, MPI_Status *st, uint6
         if (done) return PXS_OK;
         if (pxs__mpi_expired(deadline)) return PXS_ERR_TIMEOUT;
         if (m && m->ctx && pxs_progress(m->ctx) > 0) polls = 0;
-        backoff(&polls);
+        pxs__mpi_backoff(&polls);
     }
 }
 

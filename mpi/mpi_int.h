@@ -48,7 +48,6 @@ struct pxs_mpi {
     size_t pool_size;
     uint8_t *pool;              /* attached once; copying puts land here */
     pxs_mpi_blk_t *pool_free;
-    MPI_Aint pool_disp;
     const void *tab_attached;   /* generation table, attached once */
 
     MPI_Request fin_req;        /* finalize barrier in flight */
@@ -61,6 +60,9 @@ pxs_status_t pxs__mpi_status(int rc, const char *what);
 /* Deadline helpers on the core's clock; timeout_ms < 0: none. */
 uint64_t pxs__mpi_deadline(int timeout_ms);
 bool pxs__mpi_expired(uint64_t deadline);
+/* Between polls of another rank: spin a while, then sleep 50 us at a
+ * time (reset *polls to 0 when something happened). */
+void pxs__mpi_backoff(unsigned *polls);
 /* Wait for an MPI request, driving the context, until the deadline. */
 pxs_status_t pxs__mpi_wait(pxs_mpi_t *m, MPI_Request *req, MPI_Status *st, uint64_t deadline);
 

@@ -4,7 +4,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "mpi_int.h"
 
@@ -185,10 +184,7 @@ pxs_status_t pxs_mpi_recv(pxs_mpi_t *m, void *buf, size_t cap, size_t *len_p, in
         if (flag) break;
         if (pxs__mpi_expired(deadline)) return PXS_ERR_TIMEOUT;
         if (pxs_progress(m->ctx) > 0) polls = 0;
-        if (++polls > 2000) {
-            struct timespec ts = {0, 50000};
-            nanosleep(&ts, NULL);
-        }
+        pxs__mpi_backoff(&polls);
     }
     int n = 0;
     MPI_Get_count(&s, MPI_BYTE, &n);

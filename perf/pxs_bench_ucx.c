@@ -48,7 +48,7 @@
 #define PUT_BATCH 10000
 #define COLD_PAGES 1000      /* cold puts of 4 KiB, one per fresh page */
 #define COLD_MIB 64          /* cold puts of 1 MiB */
-#define WINDOW_MAX 64        /* gets in flight, bandwidth with a window */
+#define WINDOW_MAX BENCH_WINDOW_MAX /* gets in flight, bandwidth with a window */
 #define WINDOW_BYTES ((size_t)64 << 20) /* at most this much per window */
 #define WARM_GETS 200        /* warm gets averaged after each first resolve */
 #define GET_TIMEOUT_MS 30000
@@ -259,31 +259,6 @@ static void set_gate(int v)
 
 /* window resolves of the same proxy into the same dst in flight, then a
  * wait for each (osu_get_bw's shape). */
-static int op_resolve_window(void *a)
-{
-    bench_resolve_arg_t *r = a;
-    pxs_request_t *reqs[WINDOW_MAX];
-    int n = 0, rc = 0;
-    for (; n < r->window; n++) {
-        pxs_status_t st = pxs_resolve_nb(r->ctx, r->proxy, r->dst, r->size, NULL, &reqs[n]);
-        if (st != PXS_OK && st != PXS_INPROGRESS) {
-            r->st = st;
-            rc = -1;
-            break;
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        if (!reqs[i]) continue;
-        pxs_status_t st = pxs_wait(reqs[i], PXS_TIMEOUT_DEFAULT);
-        if (st != PXS_OK && !rc) {
-            r->st = st;
-            rc = -1;
-        }
-        pxs_request_free(reqs[i]);
-    }
-    return rc;
-}
-
 typedef struct {
     ucpb_t *u;
     ucp_ep_h ep;
@@ -530,7 +505,7 @@ static int decode_offer(consumer_t *c, const uint8_t *msg, uint32_t len, size_t 
 
 static int report_op_failure(const char *what, const bench_timed_t *t, size_t size)
 {
-    if (t->fn == bench_op_resolve || t->fn == op_resolve_window) {
+    if (t->fn == bench_op_resolve || t->fn == bench_op_resolve_window) {
         const bench_resolve_arg_t *r = t->arg;
         fprintf(stderr, "pxs_bench_ucx: %s at size %zu: %s\n", what, size, pxs_strerror(r->st));
     } else if (t->fn == op_raw || t->fn == op_raw3 || t->fn == op_raw_window) {
@@ -563,9 +538,9 @@ static int measure_point(consumer_t *c, const point_t *pt, size_result_t *out)
         [T_ALLOC] = {.fn = bench_op_resolve, .arg = &ra},
         [T_RAWALLOC] = {.fn = op_raw, .arg = &xa, .around = set_gate},
         [T_COPY] = {.fn = bench_op_memcpy, .arg = &cp},
-        [T_PXS_W] = {.fn = op_resolve_window, .arg = &ru},
+        [T_PXS_W] = {.fn = bench_op_resolve_window, .arg = &ru},
         [T_RAW_W] = {.fn = op_raw_window, .arg = &xu, .around = set_gate},
-        [T_ALLOC_W] = {.fn = op_resolve_window, .arg = &ra},
+        [T_ALLOC_W] = {.fn = bench_op_resolve_window, .arg = &ra},
         [T_RAWALLOC_W] = {.fn = op_raw_window, .arg = &xa, .around = set_gate},
     };
     /* Every path delivers the producer's bytes: checked once, untimed. */

@@ -10,9 +10,11 @@
  * tests and tools may fill it over sockets or shared memory.
  *
  * What the exchange gives every member: the identity (owner id, pid, node)
- * of every other member's context, a group id that is the same for all
- * members and different for every group, and each connector's transport
- * address, which connectors use to connect ahead of the first resolve.
+ * of every other member's context, and a group id that is the same for all
+ * members and different for every group (the "mpi" connector refuses a
+ * proxy of another group with PXS_ERR_FOREIGN). Transport addresses are not
+ * exchanged: every proxy carries what a reader needs to reach its owner,
+ * so no member has to look anything up before a resolve.
  */
 #ifndef PXS_BOOTSTRAP_H
 #define PXS_BOOTSTRAP_H

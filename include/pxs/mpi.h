@@ -6,9 +6,10 @@
  *
  * pxs_mpi_init is collective over a communicator: it creates a context,
  * joins it to the communicator's group through the core's bootstrap table
- * (pxs/bootstrap.h: one allgather of every rank's identity and transport
- * addresses, so any rank resolves any other rank's proxy with no lookup),
- * and creates the windows of the directory and of the "mpi" connector.
+ * (pxs/bootstrap.h: one allgather of every rank's identity; proxies carry
+ * their owner's address, so any rank resolves any other rank's proxy with
+ * no lookup), and creates the windows of the directory and of the "mpi"
+ * connector.
  *
  * MPI thread levels: pxs_mpi_* calls MPI. With MPI_THREAD_SINGLE,
  * FUNNELED or SERIALIZED the caller serialises every pxs_mpi_* and pxs_*
@@ -25,8 +26,8 @@
  * or reused meanwhile yields PXS_ERR_EVICTED, never stale bytes. Whether
  * the owner's CPU takes part is up to the MPI one-sided component: Open MPI
  * 4.1's osc/rdma reads an ordinary buffer by cross-memory attach on one
- * node (the owner does nothing); across nodes without RDMA hardware it
- * emulates the get with messages served when the owner is inside MPI.
+ * node (the owner does nothing); over TCP between nodes only osc/pt2pt
+ * works, which serves gets with messages when the owner is inside MPI.
  * Zero-copy puts attach the caller's buffer, and Open MPI bounds how many
  * regions one window may have: pxs keeps at most max_attach of them
  * (PXS_ERR_NO_RESOURCE beyond); copying puts and pxs_alloc-like memory

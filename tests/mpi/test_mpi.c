@@ -407,6 +407,51 @@ static void early_leaver(pxs_mpi_t *m)
     CHECK_ST(pxs_mpi_finalize(m, 30000), PXS_OK);
 }
 
+/* The connector's and the library's bounds are clear statuses. */
+static void limits(void)
+{
+    pxs_mpi_t *s;
+    /* Malformed variables are refused, never guessed at (no collective
+     * has started: every rank returns at once). */
+    setenv("PXS_MPI_MAX_ATTACH", "lots", 1);
+    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, NULL, &s), PXS_ERR_INVALID_PARAM);
+    unsetenv("PXS_MPI_MAX_ATTACH");
+    setenv("PXS_MPI_DIR_BUCKETS", "0", 1);
+    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, NULL, &s), PXS_ERR_INVALID_PARAM);
+    unsetenv("PXS_MPI_DIR_BUCKETS");
+    /* Ranks that disagree on the directory's size. */
+    pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_DIR_BUCKETS,
+                           .dir_buckets = size > 1 && rank == 0 ? 3 : 2};
+    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, &mp, &s), size > 1 ? PXS_ERR_INVALID_PARAM : PXS_OK);
+    if (size == 1) pxs_mpi_finalize(s, PXS_TIMEOUT_DEFAULT);
+
+    mp = (pxs_mpi_params_t){.field_mask = PXS_MPI_PARAM_MAX_ATTACH | PXS_MPI_PARAM_POOL_SIZE,
+                            .max_attach = 2, .pool_size = 8192};
+    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, &mp, &s), PXS_OK);
+    pxs_store_t *st = pxs_mpi_store(s);
+    uint8_t *b[3];
+    pxs_proxy_t p[3], q;
+    pxs_put_params_t zc = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_NO_INLINE};
+    pxs_put_params_t cp = {.field_mask = PXS_PUT_PARAM_FLAGS,
+                           .flags = PXS_PUT_NO_INLINE | PXS_PUT_COPY};
+    for (int i = 0; i < 3; i++) b[i] = malloc(8192);
+    CHECK_ST(pxs_put(st, b[0], 4096, &zc, &p[0]), PXS_OK);
+    CHECK_ST(pxs_put(st, b[0] + 100, 100, &zc, &q), PXS_OK); /* inside: no new region */
+    CHECK_ST(pxs_put(st, b[0] + 2048, 4096, &zc, &p[2]), PXS_ERR_UNSUPPORTED); /* overlaps */
+    CHECK_ST(pxs_put(st, b[1], 4096, &zc, &p[1]), PXS_OK);
+    CHECK_ST(pxs_put(st, b[2], 4096, &zc, &p[2]), PXS_ERR_NO_RESOURCE); /* third region */
+    CHECK_ST(pxs_evict(st, &p[1]), PXS_OK);
+    CHECK_ST(pxs_put(st, b[2], 4096, &zc, &p[2]), PXS_OK); /* a region was given back */
+    /* The pool of copying puts. */
+    CHECK_ST(pxs_put(st, b[1], 8193, &cp, &p[1]), PXS_ERR_NO_RESOURCE);
+    CHECK_ST(pxs_put(st, b[1], 8192, &cp, &p[1]), PXS_OK);
+    CHECK_ST(pxs_put(st, b[1], 64, &cp, &q), PXS_ERR_NO_RESOURCE);
+    CHECK_ST(pxs_evict(st, &p[1]), PXS_OK);
+    CHECK_ST(pxs_put(st, b[1], 8192, &cp, &p[1]), PXS_OK); /* and given back */
+    CHECK_ST(pxs_mpi_finalize(s, PXS_TIMEOUT_DEFAULT), PXS_OK);
+    for (int i = 0; i < 3; i++) free(b[i]);
+}
+
 static int level_of(const char *s)
 {
     if (!strcmp(s, "single")) return MPI_THREAD_SINGLE;
@@ -451,6 +496,7 @@ int main(int argc, char **argv)
     directory(m);
     directory_full();
     directory_races(m);
+    limits();
     messages(m);
     if (provided == MPI_THREAD_MULTIPLE) threads();
     early_leaver(m);
