@@ -61,8 +61,10 @@ typedef struct pxs_conn_ops {
 
     /* Consumer side. get reads the whole object into dst (p->size bytes),
      * validating the generation so a stale proxy never yields bytes. It
-     * returns the final status, or PXS_INPROGRESS and later calls
-     * pxs__request_complete(req, status) from progress. */
+     * returns the final status, or (only with PXS_CAP_NONBLOCKING in
+     * caps) PXS_INPROGRESS and later calls pxs__request_complete(req,
+     * status) from progress. Without that cap req lives on the caller's
+     * stack and must not be kept. */
     pxs_status_t (*get)(pxs_conn_t *conn, const pxs_pdesc_t *p, void *dst,
                         pxs_request_t *req);
     void (*cancel)(pxs_conn_t *conn, pxs_request_t *req);

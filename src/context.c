@@ -154,6 +154,7 @@ pxs_status_t pxs_init(const pxs_context_params_t *params, pxs_context_t **ctx_p)
     st = pxs__objtab_create(&ctx->tab, name, ctx->max_objects, ctx->owner_id,
                             (uint32_t)ctx->pid, ctx->start_time);
     if (st != PXS_OK) goto err_mem;
+    pxs__live_open(ctx->pid, ctx->start_time);
 
     pthread_rwlock_wrlock(&live_lock);
     ctx->next_live = live_head;
@@ -199,6 +200,7 @@ void pxs_finalize(pxs_context_t *ctx)
     while (ctx->nsegs) pxs__seg_release(ctx, ctx->segs[ctx->nsegs - 1]);
     free(ctx->segs);
     pxs__objtab_close(&ctx->tab, 1);
+    pxs__live_close();
     pxs__requests_free_all(ctx);
     free(ctx->objs);
     free(ctx->free_slots);

@@ -7,6 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pxs_int.h"
@@ -61,4 +65,113 @@ uint64_t pxs__node_id(void)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, node_id_init);
     return node_id;
+}
+
+/* --- the liveness page ---------------------------------------------------
+ * glibc keeps the futex word first in pthread_mutex_t: the kernel's robust
+ * list handling writes OWNER_DIED there. */
+_Static_assert(offsetof(pthread_mutex_t, __data.__lock) == 0, "futex word first");
+
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static pxs_live_page_t *live_page; /* ours, never unmapped while we live */
+static int live_fd = -1;
+static int live_users;               /* contexts; the name exists while > 0 */
+static char live_path[160];
+
+/* A forked child is another process: its page, if it needs one, is new.
+ * The parent's mapping and name stay the parent's. */
+static void live_forget(void)
+{
+    if (live_page) munmap(live_page, sizeof *live_page);
+    if (live_fd >= 0) close(live_fd);
+    live_page = NULL;
+    live_fd = -1;
+    live_users = 0;
+    pthread_mutex_init(&live_mu, NULL);
+}
+
+static void live_init_atfork(void) { pthread_atfork(NULL, NULL, live_forget); }
+
+static void live_make(void)
+{
+    /* An unnamed file, named (linkat) only while this process has
+     * contexts: the name can come and go, the mapping stays. */
+    int fd = open(PXS_SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    void *m = MAP_FAILED;
+    if (ftruncate(fd, sizeof(pxs_live_page_t)) == 0)
+        m = mmap(NULL, sizeof(pxs_live_page_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    pthread_mutexattr_t a;
+    int ok = m != MAP_FAILED && pthread_mutexattr_init(&a) == 0;
+    if (ok) {
+        pxs_live_page_t *pg = m;
+        pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+        pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+        ok = pthread_mutex_init(&pg->lock, &a) == 0 && pthread_mutex_lock(&pg->lock) == 0;
+        pthread_mutexattr_destroy(&a);
+        pg->tid = (uint32_t)gettid();
+    }
+    if (!ok) {
+        if (m != MAP_FAILED) munmap(m, sizeof(pxs_live_page_t));
+        close(fd);
+        pxs_debug("no liveness page: readers will ask the kernel");
+        return;
+    }
+    live_page = m;
+    live_fd = fd;
+}
+
+void pxs__live_open(pid_t pid, uint64_t start)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, live_init_atfork);
+    pthread_mutex_lock(&live_mu);
+    if (!live_page) live_make();
+    if (live_page && live_users++ == 0) {
+        char name[PXS_SEG_NAME_MAX], fdpath[32];
+        pxs__seg_name(name, sizeof name, pid, start, 0, "live");
+        snprintf(live_path, sizeof live_path, "%s/%s", PXS_SHM_DIR, name);
+        snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", live_fd);
+        unlink(live_path); /* a leftover of a finalize that raced us: ours now */
+        if (linkat(AT_FDCWD, fdpath, AT_FDCWD, live_path, AT_SYMLINK_FOLLOW) != 0)
+            pxs_debug("cannot name the liveness page %s: %s", live_path, strerror(errno));
+    }
+    pthread_mutex_unlock(&live_mu);
+}
+
+void pxs__live_close(void)
+{
+    pthread_mutex_lock(&live_mu);
+    if (live_page && live_users > 0 && --live_users == 0) unlink(live_path);
+    pthread_mutex_unlock(&live_mu);
+}
+
+const pxs_live_page_t *pxs__live_map(pid_t pid, uint64_t start, uint32_t *tid_p)
+{
+    char name[PXS_SEG_NAME_MAX];
+    pxs__seg_name(name, sizeof name, pid, start, 0, "live");
+    void *base;
+    size_t len;
+    if (pxs__seg_map_ro(name, &base, &len) != PXS_OK) return NULL;
+    const pxs_live_page_t *pg = base;
+    if (len < sizeof *pg || pg->tid == 0 || !pxs__live_check(pg, pg->tid)) {
+        munmap(base, len); /* not a page we understand, or its holder ended */
+        return NULL;
+    }
+    *tid_p = pg->tid;
+    return pg;
+}
+
+void pxs__live_unmap(const pxs_live_page_t *page)
+{
+    if (page) munmap((void *)page, sizeof *page);
+}
+
+int pxs__live_check(const pxs_live_page_t *page, uint32_t tid)
+{
+    /* The holder's tid, without OWNER_DIED (the kernel clears the tid when
+     * it sets that bit; waiters never come: nobody else locks it). */
+    const int *word = (const int *)&page->lock;
+    uint32_t w = (uint32_t)__atomic_load_n(word, __ATOMIC_ACQUIRE);
+    return (w & FUTEX_TID_MASK) == tid && !(w & FUTEX_OWNER_DIED);
 }

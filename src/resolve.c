@@ -18,9 +18,25 @@ static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, void
     pxs_conn_t *conn;
     pxs__lock(ctx);
     pxs_status_t st = pxs__conn_get(ctx, d->connector, &conn);
-    pxs_request_t *r = st == PXS_OK ? pxs__request_get(ctx) : NULL;
     pxs__unlock(ctx);
     if (st != PXS_OK) return st;
+    if (!(conn->ops->caps & PXS_CAP_NONBLOCKING)) {
+        /* Done before get returns: a request on the stack, no deadline. */
+        pxs_request_t r = {.ctx = ctx, .conn = conn, .status = PXS_INPROGRESS,
+                           .dst = dst, .dst_len = d->size};
+        st = conn->ops->get(conn, d, dst, &r);
+        if (st == PXS_INPROGRESS) { /* a connector that breaks its word */
+            pxs_error("connector %s left a get in progress without PXS_CAP_NONBLOCKING",
+                      conn->ops->name);
+            conn->ops->cancel(conn, &r);
+            st = PXS_ERR_UNSUPPORTED;
+        }
+        pxs__request_complete(&r, st);
+        return st;
+    }
+    pxs__lock(ctx);
+    pxs_request_t *r = pxs__request_get(ctx);
+    pxs__unlock(ctx);
     if (!r) return PXS_ERR_NO_MEMORY;
     r->conn = conn;
     r->dst = dst;

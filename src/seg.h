@@ -5,6 +5,7 @@
 #ifndef PXS_SEG_H
 #define PXS_SEG_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,5 +40,26 @@ uint64_t pxs__proc_start_time(pid_t pid); /* 0 if unknown */
 /* PXS_OK alive, PXS_ERR_PEER_DEAD gone (or pid reused when start != 0). */
 pxs_status_t pxs__proc_alive(pid_t pid, uint64_t start);
 uint64_t pxs__node_id(void);
+
+/* The liveness page of a process: a robust process-shared mutex, locked for
+ * good by the thread that made the page. When that thread ends (alone, or
+ * with the process, even by SIGKILL) the kernel marks the mutex's futex
+ * word OWNER_DIED, before the process's pid can be freed for reuse. So a
+ * reader that maps the page proves "this pid still names that process"
+ * with one load instead of a system call. Named like the process's
+ * segments ("live"), published while the process has contexts. */
+typedef struct {
+    pthread_mutex_t lock;
+    uint32_t tid;   /* the holder: the futex word reads this while it lives */
+} pxs_live_page_t;
+/* Owner: pxs_init and pxs_finalize of each context. Failing to make the
+ * page only costs readers a system call per check. */
+void pxs__live_open(pid_t pid, uint64_t start);
+void pxs__live_close(void);
+/* Reader: map a process's page (NULL if it has none). */
+const pxs_live_page_t *pxs__live_map(pid_t pid, uint64_t start, uint32_t *tid_p);
+void pxs__live_unmap(const pxs_live_page_t *page);
+/* 1: the holder lives, so the process does; 0: ask the kernel. */
+int pxs__live_check(const pxs_live_page_t *page, uint32_t tid);
 
 #endif

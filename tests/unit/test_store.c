@@ -128,7 +128,7 @@ Test(store, segments_of_a_crashed_process_are_reaped)
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    cr_assert_eq(count_segments_of(pid), 3, "table, alloc and copy segments");
+    cr_assert_eq(count_segments_of(pid), 4, "table, alloc, copy and liveness segments");
     /* ...until the next process starts a context. */
     pxs_context_t *ctx;
     cr_assert_eq(pxs_init(NULL, &ctx), PXS_OK);
@@ -298,7 +298,8 @@ Test(store, inline_max_zero_disables_inlining)
     pxs_finalize(ctx);
 }
 
-/* Lines of /proc/self/maps naming a data segment (not the table) of pid. */
+/* Lines of /proc/self/maps naming a data segment (not the table or the
+ * liveness page) of pid. */
 static int mapped_segments_of(pid_t pid)
 {
     char prefix[32], line[512];
@@ -306,7 +307,7 @@ static int mapped_segments_of(pid_t pid)
     FILE *f = fopen("/proc/self/maps", "r");
     int n = 0;
     while (f && fgets(line, sizeof line, f))
-        if (strstr(line, prefix) && !strstr(line, ".tab")) n++;
+        if (strstr(line, prefix) && !strstr(line, ".tab") && !strstr(line, ".live")) n++;
     if (f) fclose(f);
     return n;
 }
@@ -328,5 +329,55 @@ Test(store, a_dead_owners_memory_is_unmapped_by_its_readers)
     usleep(2000); /* past the mapped-path liveness interval */
     cr_assert_eq(pxs_resolve(ctx, &p, out, sizeof out, NULL), PXS_ERR_PEER_DEAD);
     cr_assert_eq(mapped_segments_of(pid), 0, "the dead owner's segment is released");
+    pxs_finalize(ctx);
+}
+
+/* The owner's context was made by a thread that has ended, so its liveness
+ * page reads "holder died" while the process lives on: readers must fall
+ * back to asking the kernel, neither failing the live owner nor missing
+ * its later death. */
+static void *init_and_exit(void *arg)
+{
+    return pxs_init(NULL, (pxs_context_t **)arg) == PXS_OK ? arg : NULL;
+}
+
+Test(store, owner_whose_first_thread_ended_is_still_alive, .timeout = 60)
+{
+    int to_parent[2], to_child[2];
+    cr_assert_eq(pipe(to_parent), 0);
+    cr_assert_eq(pipe(to_child), 0);
+    static uint8_t buf[8192];
+    pid_t pid = fork();
+    if (pid == 0) {
+        pxs_context_t *c = NULL;
+        pxs_store_t *s;
+        pxs_proxy_t p;
+        pthread_t t;
+        void *ok = NULL;
+        memset(buf, 0x5a, sizeof buf);
+        pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_NO_INLINE};
+        if (pthread_create(&t, NULL, init_and_exit, &c) || pthread_join(t, &ok) || !ok ||
+            pxs_store_open(c, NULL, &s) || pxs_put(s, buf, sizeof buf, &pp, &p) ||
+            write(to_parent[1], &p, sizeof p) != (ssize_t)sizeof p)
+            _exit(1);
+        char go;
+        _exit(read(to_child[0], &go, 1) == 1 ? 0 : 2); /* no finalize: a crash */
+    }
+    pxs_proxy_t p;
+    cr_assert_eq(read(to_parent[0], &p, sizeof p), (ssize_t)sizeof p);
+    pxs_context_t *ctx;
+    cr_assert_eq(pxs_init(NULL, &ctx), PXS_OK);
+    static uint8_t out[sizeof buf];
+    for (int i = 0; i < 3; i++) {
+        memset(out, 0, sizeof out);
+        cr_assert_eq(pxs_resolve(ctx, &p, out, sizeof out, NULL), PXS_OK);
+        cr_assert_eq(out[0], 0x5a);
+        cr_assert_eq(out[sizeof out - 1], 0x5a);
+    }
+    cr_assert_eq(write(to_child[1], "x", 1), 1);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cr_assert_eq(pxs_resolve(ctx, &p, out, sizeof out, NULL), PXS_ERR_PEER_DEAD);
     pxs_finalize(ctx);
 }

@@ -5,7 +5,10 @@
  * - Bytes in an ordinary user buffer: one process_vm_readv (cross-memory
  *   attach), the kernel's single-copy path.
  * Either way the owner's generation table, mapped read-only, is checked
- * before and after the copy, so an evicted object never yields bytes. */
+ * before and after the copy, so an evicted object never yields bytes.
+ * A pid may name another process once the owner is gone: after each
+ * process_vm_readv the owner's liveness page (pxs__live_map) proves with
+ * one load that the pid still named the owner during the copy. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -41,7 +44,9 @@ typedef struct {
     pid_t pid;
     uint64_t start;
     int pidfd;       /* names this very process: pid reuse cannot fool it */
-    _Atomic uint64_t alive_ns; /* last time it was seen alive */
+    const pxs_live_page_t *live; /* its liveness page, or NULL */
+    uint32_t live_tid;
+    _Atomic uint64_t alive_ns; /* last time it was seen alive (coarse clock) */
     pxs_objtab_t tab;
     peer_seg_t *segs;
     size_t nsegs, cap;
@@ -99,6 +104,7 @@ static void peer_free(peer_t *p)
     free(p->segs);
     pxs__objtab_close(&p->tab, 0);
     if (p->pidfd >= 0) close(p->pidfd);
+    pxs__live_unmap(p->live);
     free(p);
 }
 
@@ -151,9 +157,21 @@ static pxs_status_t blob_parse(const shm_t *s, const pxs_pdesc_t *p, shm_blob_t 
  * reporting PXS_ERR_PEER_DEAD, so it is checked at most this often. */
 #define MAPPED_LIVENESS_NS 1000000ull
 
-/* Is the owner still the process we first verified? */
+/* The coarse clock costs a few ns (the precise one 15-20): a tick (1-4 ms)
+ * is fine for deciding when to look at an owner again. */
+static uint64_t coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Is the owner still the process we first verified? One load while its
+ * liveness page says so; else the kernel decides (the page's thread may
+ * have ended alone: then every check asks the kernel). */
 static pxs_status_t peer_alive(peer_t *q)
 {
+    if (q->live && pxs__live_check(q->live, q->live_tid)) return PXS_OK;
     pxs_status_t st = PXS_OK;
     if (q->pidfd >= 0) {
         if (syscall(SYS_pidfd_send_signal, q->pidfd, 0, NULL, 0) != 0 && errno == ESRCH)
@@ -161,7 +179,7 @@ static pxs_status_t peer_alive(peer_t *q)
     } else {
         st = pxs__proc_alive(q->pid, q->start); /* kernels without pidfd */
     }
-    if (st == PXS_OK) atomic_store_explicit(&q->alive_ns, pxs__now_ns(), memory_order_relaxed);
+    if (st == PXS_OK) atomic_store_explicit(&q->alive_ns, coarse_ns(), memory_order_relaxed);
     return st;
 }
 
@@ -207,7 +225,10 @@ static pxs_status_t peer_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b
     q->owner = p->owner;
     q->pid = b->pid;
     q->start = b->start;
-    atomic_store(&q->alive_ns, pxs__now_ns());
+    /* Mapped after the pidfd check: if the page's holder lives, so does
+     * the process the pidfd names. */
+    q->live = pxs__live_map(b->pid, b->start, &q->live_tid);
+    atomic_store(&q->alive_ns, coarse_ns());
     s->peers[s->npeers++] = q;
     *peer_p = q;
     return PXS_OK;
@@ -354,12 +375,15 @@ static void peer_dead(shm_t *s, peer_t *q)
 
 /* After a copy: the bytes count only if the object was live throughout (its
  * generation is unchanged) and, for cross-memory attach, the pid still
- * names the owner. mapped: the bytes came from the owner's segment. */
+ * names the owner (checked after the copy: one load with a liveness page).
+ * mapped: the bytes came from the owner's segment and are right whatever
+ * became of the owner; without a page its death is looked for only now and
+ * then, since that costs a system call. */
 static pxs_status_t after_copy(shm_t *s, peer_t *q, const pxs_pdesc_t *p, int mapped,
                                pxs_status_t st)
 {
-    if (!mapped || pxs__now_ns() - atomic_load_explicit(&q->alive_ns, memory_order_relaxed) >
-                       MAPPED_LIVENESS_NS) {
+    if (!mapped || q->live ||
+        coarse_ns() - atomic_load_explicit(&q->alive_ns, memory_order_relaxed) > MAPPED_LIVENESS_NS) {
         if (peer_alive(q) != PXS_OK) {
             peer_dead(s, q);
             return PXS_ERR_PEER_DEAD;
