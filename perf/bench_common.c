@@ -237,6 +237,15 @@ int bench_op_resolve(void *a)
     return r->st != PXS_OK;
 }
 
+int bench_op_read(void *a)
+{
+    bench_read_arg_t *r = a;
+    int w = r->window < 1 ? 1 : r->window;
+    for (int i = 0; i < w; i++)
+        if ((r->st = pxs_handle_read(r->h, 0, r->dst, r->size)) != PXS_OK) return -1;
+    return 0;
+}
+
 int bench_op_resolve_window(void *a)
 {
     bench_resolve_arg_t *r = a;

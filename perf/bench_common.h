@@ -128,6 +128,17 @@ int bench_op_resolve(void *arg); /* bench_resolve_arg_t */
 #define BENCH_WINDOW_MAX 64
 int bench_op_resolve_window(void *arg); /* bench_resolve_arg_t */
 
+/* pxs_handle_read of a handle opened once: the whole object, window times
+ * (reads are blocking; a window is W of them back to back). */
+typedef struct {
+    pxs_handle_t *h;
+    void *dst;
+    size_t size;
+    pxs_status_t st;
+    int window;
+} bench_read_arg_t;
+int bench_op_read(void *arg); /* bench_read_arg_t */
+
 typedef struct {
     void *dst;
     const void *src;

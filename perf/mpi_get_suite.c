@@ -11,7 +11,9 @@
 
 #define WINDOW_BYTES ((size_t)64 << 20) /* at most this much in flight */
 
-enum { K_PXS, K_MPI, K_UCP, K_COPY, K_N };
+/* K_PXS: pxs_resolve of the proxy each time; K_READ: pxs_handle_read of a
+ * handle opened once per size (MPI_Get's window is made once too). */
+enum { K_PXS, K_READ, K_MPI, K_UCP, K_COPY, K_N };
 
 typedef struct {
     size_t size;
@@ -143,11 +145,16 @@ static void consumer_size(suite_t *s, size_t size, uint8_t *dst, uint8_t *want)
 
     bench_resolve_arg_t ra = {.ctx = s->p.ctx, .proxy = &proxy, .dst = dst, .size = size,
                               .window = w};
+    pxs_handle_t *h;
+    pxs_status_t hst = pxs_handle_open(s->p.ctx, &proxy, &h);
+    if (hst != PXS_OK) mpib_die_pxs(hst, "pxs_handle_open");
+    bench_read_arg_t rd = {.h = h, .dst = dst, .size = size, .window = w};
     mpib_get_arg_t ga = {.win = s->win.win, .target = 0, .dst = dst, .size = size, .window = w};
     mpib_ucp_arg_t ua = {.u = s->ucp, .dst = dst, .size = size, .window = w};
     bench_copy_arg_t ca = {.dst = dst, .src = want, .size = size};
     bench_timed_t ts[K_N] = {
         [K_PXS] = {.fn = w > 1 ? bench_op_resolve_window : bench_op_resolve, .arg = &ra},
+        [K_READ] = {.fn = bench_op_read, .arg = &rd},
         [K_MPI] = {.fn = mpib_op_mpi_get, .arg = &ga},
         [K_UCP] = {.fn = mpib_op_ucp_get, .arg = &ua},
         [K_COPY] = {.fn = bench_op_memcpy, .arg = &ca},
@@ -160,11 +167,13 @@ static void consumer_size(suite_t *s, size_t size, uint8_t *dst, uint8_t *want)
         map[n] = k;
         run[n++] = ts[k];
     }
-    static const char *const what[K_N] = {"pxs_resolve", "MPI_Get", "ucp_get", "memcpy"};
+    static const char *const what[K_N] = {"pxs_resolve", "pxs_handle_read", "MPI_Get", "ucp_get",
+                                         "memcpy"};
     for (int j = 0; j < n; j++) {
         memset(dst, 0, size);
         if (bench_run_once(&run[j])) {
             if (map[j] == K_PXS) mpib_die_pxs(ra.st, "pxs_resolve");
+            if (map[j] == K_READ) mpib_die_pxs(rd.st, "pxs_handle_read");
             mpib_die("%s failed at size %zu", what[map[j]], size);
         }
         mpib_check(dst, want, size, what[map[j]]);
@@ -176,6 +185,7 @@ static void consumer_size(suite_t *s, size_t size, uint8_t *dst, uint8_t *want)
         int bad = bench_measure(run, n, &s->o.cfg, st);
         if (bad) {
             if (map[bad - 1] == K_PXS) mpib_die_pxs(ra.st, "pxs_resolve (timed)");
+            if (map[bad - 1] == K_READ) mpib_die_pxs(rd.st, "pxs_handle_read (timed)");
             mpib_die("%s failed while timed at size %zu", what[map[bad - 1]], size);
         }
     }
@@ -192,6 +202,7 @@ static void consumer_size(suite_t *s, size_t size, uint8_t *dst, uint8_t *want)
         }
     }
     s->npts++;
+    pxs_handle_close(h); /* before the owner evicts */
     mpib_send_done(0, 0, MPI_COMM_WORLD);
 }
 
@@ -226,6 +237,8 @@ static void print_header(const suite_t *s)
                "bytes / the slowest one's time\n", s->ncons);
     if (s->mode != MPIB_GET_LATENCY)
         printf("# W gets in flight, then a wait for all (W = min(64, 64 MiB / size))\n");
+    printf("# pxs: pxs_resolve of the proxy each time; read: pxs_handle_read of a handle "
+           "opened once per size (ratio r: baseline / read)\n");
     printf("# ratio: %s; median of %d reps, spread min-max\n",
            s->mode == MPIB_GET_LATENCY ? "baseline time / pxs time" : "pxs MB/s / baseline MB/s",
            c->reps);
@@ -237,9 +250,9 @@ static void print_table(const void *arg)
     char sp[48];
     print_header(s);
     int lat = s->mode == MPIB_GET_LATENCY;
-    printf("%-10s%16s%20s%6s%16s%8s%16s%8s%14s%8s\n", "# Size",
-           lat ? "Latency (us)" : "Bandwidth (MB/s)", "spread", "W", s->mpi_name, "ratio",
-           s->ucp ? s->ucp_name : "-", "ratio", "memcpy", "ratio");
+    printf("%-10s%16s%20s%6s%12s%16s%8s%8s%16s%8s%14s%8s\n", "# Size",
+           lat ? "Latency (us)" : "Bandwidth (MB/s)", "spread", "W", "read", s->mpi_name,
+           "ratio", "r", s->ucp ? s->ucp_name : "-", "ratio", "memcpy", "ratio");
     for (int i = 0; i < s->npts; i++) {
         const point_t *p = &s->pts[i];
         const bench_stat_t *t = p->s;
@@ -248,8 +261,9 @@ static void print_table(const void *arg)
             v[k] = t[k].med <= 0 ? 0 : lat ? t[k].med / 1e3 : bench_mbps(p->size, t[k].med);
         if (lat) bench_spread_us(sp, sizeof sp, t[K_PXS]);
         else bench_spread_bw(sp, sizeof sp, p->size, t[K_PXS]);
-        printf("%-10zu%16.2f%20s%6d%16.2f%8.3f", p->size, v[K_PXS], sp, p->window, v[K_MPI],
-               t[K_MPI].med / t[K_PXS].med);
+        printf("%-10zu%16.2f%20s%6d%12.*f%16.2f%8.3f%8.3f", p->size, v[K_PXS], sp, p->window,
+               lat ? 3 : 2, v[K_READ], v[K_MPI], t[K_MPI].med / t[K_PXS].med,
+               t[K_MPI].med / t[K_READ].med);
         if (s->ucp) printf("%16.2f%8.3f", v[K_UCP], t[K_UCP].med / t[K_PXS].med);
         else printf("%16s%8s", "-", "-");
         printf("%14.2f%8.3f\n", v[K_COPY], t[K_COPY].med / t[K_PXS].med);
@@ -270,6 +284,10 @@ static void emit_json(FILE *f, const void *arg)
                  "\"osc\":\"%s\"", pt->window, s->o.connector, s->o.alloc ? "alloc" : "user",
                  s->p.size, osc);
         bench_json_get(f, &s->o.cfg, bn, s->impl, s->mpi_name, pt->size, pt->s[K_PXS],
+                       pt->s[K_MPI], extra);
+        char impl_read[80];
+        snprintf(impl_read, sizeof impl_read, "%s-handle-read", s->impl);
+        bench_json_get(f, &s->o.cfg, bn, impl_read, s->mpi_name, pt->size, pt->s[K_READ],
                        pt->s[K_MPI], extra);
         if (s->ucp)
             bench_json_get(f, &s->o.cfg, bn, s->impl, s->ucp_name, pt->size, pt->s[K_PXS],

@@ -76,6 +76,15 @@ typedef struct pxs_conn_ops {
     void (*view_release)(pxs_conn_t *conn, const pxs_pdesc_t *p);
     /* Drive outstanding gets; returns how many completed. */
     int (*progress)(pxs_conn_t *conn);
+    /* Optional (NULL: pxs_handle_read falls back to get of the whole
+     * object). open does once what every read of p needs (find the owner,
+     * map, pin) into *state; read copies len bytes at off (in range) into
+     * dst before it returns, validating the generation as get does; close
+     * undoes open. */
+    pxs_status_t (*open)(pxs_conn_t *conn, const pxs_pdesc_t *p, void **state_p);
+    pxs_status_t (*read)(pxs_conn_t *conn, const pxs_pdesc_t *p, void *state, uint64_t off,
+                         void *dst, size_t len);
+    void (*close)(pxs_conn_t *conn, const pxs_pdesc_t *p, void *state);
 } pxs_conn_ops_t;
 
 struct pxs_conn {

@@ -88,6 +88,8 @@ static inline void pxs__unlock(pxs_context_t *ctx) {
 uint64_t pxs__hash64(const void *buf, size_t len);
 
 /* Validate a proxy for use in this context (format, domain). */
+/* Blocking resolve of a proxy pxs__proxy_check accepted. */
+pxs_status_t pxs__resolve_desc(pxs_context_t *ctx, const pxs_pdesc_t *d, void *dst, size_t cap);
 pxs_status_t pxs__proxy_check(const pxs_context_t *ctx, const pxs_proxy_t *proxy,
                               pxs_pdesc_t *d);
 

@@ -69,7 +69,7 @@ pxs_status_t pxs_resolve_nb(pxs_context_t *ctx, const pxs_proxy_t *proxy, void *
 }
 
 /* A blocking resolve of an already validated proxy. */
-static pxs_status_t resolve_desc(pxs_context_t *ctx, const pxs_pdesc_t *d, void *dst, size_t cap)
+pxs_status_t pxs__resolve_desc(pxs_context_t *ctx, const pxs_pdesc_t *d, void *dst, size_t cap)
 {
     pxs_request_t *r;
     pxs_status_t st = resolve_start(ctx, d, dst, cap, PXS_TIMEOUT_DEFAULT, &r);
@@ -88,7 +88,7 @@ pxs_status_t pxs_resolve(pxs_context_t *ctx, const pxs_proxy_t *proxy, void *dst
     pxs_status_t st = pxs__proxy_check(ctx, proxy, &d);
     if (st != PXS_OK) return st;
     if (len_p) *len_p = (size_t)d.size;
-    return resolve_desc(ctx, &d, dst, cap);
+    return pxs__resolve_desc(ctx, &d, dst, cap);
 }
 
 pxs_status_t pxs_resolve_alloc(pxs_context_t *ctx, const pxs_proxy_t *proxy, void **buf_p,
@@ -101,7 +101,7 @@ pxs_status_t pxs_resolve_alloc(pxs_context_t *ctx, const pxs_proxy_t *proxy, voi
     if (d.size > SIZE_MAX - 1) return PXS_ERR_NO_MEMORY;
     void *buf = malloc(d.size ? (size_t)d.size : 1);
     if (!buf) return PXS_ERR_NO_MEMORY;
-    st = resolve_desc(ctx, &d, buf, (size_t)d.size); /* validated once, above */
+    st = pxs__resolve_desc(ctx, &d, buf, (size_t)d.size); /* validated once, above */
     if (st != PXS_OK) {
         free(buf);
         return st;

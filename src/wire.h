@@ -44,24 +44,23 @@ typedef struct {
     const uint8_t *data; /* inline bytes, or NULL */
 } pxs_pdesc_t;
 
-static inline void pxs_wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static inline void pxs_wr32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline void pxs_wr64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline uint16_t pxs_rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static inline uint32_t pxs_rd32(const uint8_t *p) {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-static inline uint64_t pxs_rd64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
+/* Little-endian field access through memcpy: one load or store each
+ * (byte loops compile to byte loops, and parse sits on every resolve). */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define PXS_LE16(v) (v)
+#define PXS_LE32(v) (v)
+#define PXS_LE64(v) (v)
+#else
+#define PXS_LE16(v) __builtin_bswap16(v)
+#define PXS_LE32(v) __builtin_bswap32(v)
+#define PXS_LE64(v) __builtin_bswap64(v)
+#endif
+static inline void pxs_wr16(uint8_t *p, uint16_t v) { v = PXS_LE16(v); memcpy(p, &v, 2); }
+static inline void pxs_wr32(uint8_t *p, uint32_t v) { v = PXS_LE32(v); memcpy(p, &v, 4); }
+static inline void pxs_wr64(uint8_t *p, uint64_t v) { v = PXS_LE64(v); memcpy(p, &v, 8); }
+static inline uint16_t pxs_rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return PXS_LE16(v); }
+static inline uint32_t pxs_rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return PXS_LE32(v); }
+static inline uint64_t pxs_rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return PXS_LE64(v); }
 
 uint32_t pxs__crc32c(uint32_t crc, const void *buf, size_t len);
 

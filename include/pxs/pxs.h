@@ -13,6 +13,7 @@
 #include <pxs/store.h>
 #include <pxs/resolve.h>
 #include <pxs/memory.h>
+#include <pxs/handle.h>
 #include <pxs/lazy.h>
 #include <pxs/names.h>
 #include <pxs/connector.h>

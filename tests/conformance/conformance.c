@@ -359,6 +359,90 @@ Test(conformance, other_process_resolves_evicts_and_dies)
     free(out);
 }
 
+/* A handle reads the whole object or any part of it, again and again, and
+ * keeps pxs_resolve's guarantees: no bytes of an evicted object. */
+static void expect_read(pxs_handle_t *h, uint64_t off, size_t len, const uint8_t *want)
+{
+    uint8_t *out = malloc(len + 1);
+    pxs_status_t st = pxs_handle_read(h, off, out, len);
+    cr_assert_eq(st, PXS_OK, "read [%llu, +%zu): %s", (unsigned long long)off, len,
+                 pxs_strerror(st));
+    cr_assert(!memcmp(out, want + off, len), "bytes differ in [%llu, +%zu)",
+              (unsigned long long)off, len);
+    free(out);
+}
+
+Test(conformance, handle_reads_whole_objects_and_parts)
+{
+    enum { LEN = 70000 };
+    static uint8_t user[LEN], want[LEN], out[LEN];
+    uint8_t *mem;
+    cr_assert_eq(pxs_alloc(ctx, LEN, (void **)&mem), PXS_OK);
+    fill_pattern(user, LEN, 40);
+    fill_pattern(mem, LEN, 40);
+    fill_pattern(want, LEN, 40);
+    pxs_proxy_t p[4] = {put(user, LEN, PXS_PUT_NO_INLINE), put(user, LEN, PXS_PUT_COPY),
+                        put(mem, LEN, PXS_PUT_NO_INLINE), put(user, 100, 0)};
+    for (int k = 0; k < 4; k++) {
+        pxs_handle_t *h;
+        cr_assert_eq(pxs_handle_open(ctx, &p[k], &h), PXS_OK);
+        size_t len = pxs_handle_size(h);
+        cr_assert_eq(len, k == 3 ? 100 : LEN);
+        for (int i = 0; i < 3; i++) expect_read(h, 0, len, want);
+        expect_read(h, 1, 1, want);
+        expect_read(h, len / 3, len / 2, want);
+        expect_read(h, len - 7, 7, want);
+        cr_assert_eq(pxs_handle_read(h, len, out, 0), PXS_OK, "empty read at the end");
+        cr_assert_eq(pxs_handle_read(h, len - 1, out, 2), PXS_ERR_INVALID_PARAM);
+        cr_assert_eq(pxs_handle_read(h, len + 1, out, 0), PXS_ERR_INVALID_PARAM);
+        cr_assert_eq(pxs_handle_read(h, 0, NULL, 1), PXS_ERR_INVALID_PARAM);
+        if (k < 3) { /* evicted under an open handle: zeros, never bytes */
+            cr_assert_eq(pxs_evict(store, &p[k]), PXS_OK);
+            memset(out, 0x5a, sizeof out);
+            cr_assert_eq(pxs_handle_read(h, 10, out, 1000), PXS_ERR_EVICTED);
+            for (size_t i = 0; i < 1000; i++) cr_assert_eq(out[i], 0, "byte %zu leaked", i);
+        }
+        pxs_handle_close(h);
+    }
+    pxs_handle_t *h = (pxs_handle_t *)1;
+    pxs_proxy_t bad = p[0];
+    bad.bytes[20] ^= 1;
+    cr_assert_eq(pxs_handle_open(ctx, &bad, &h), PXS_ERR_CORRUPT);
+    cr_assert_null(h);
+    cr_assert_eq(pxs_handle_open(ctx, &p[0], NULL), PXS_ERR_INVALID_PARAM);
+    pxs_handle_close(NULL);
+    cr_assert_eq(pxs_free(ctx, mem), PXS_OK);
+}
+
+Test(conformance, handles_on_another_process_and_its_death)
+{
+    SKIP_WITHOUT_PEER();
+    if (!(caps & PXS_CAP_CROSS_PROCESS)) return;
+    test_peer_t peer;
+    pxs_proxy_t p[NPEER];
+    cr_assert_eq(peer_start(&peer, conn_name, NULL, peer_objs, NPEER, p), 0);
+    pxs_handle_t *h[2];
+    for (int i = 0; i < 2; i++) {
+        uint8_t *want = malloc(peer_objs[i].size);
+        fill_pattern(want, peer_objs[i].size, peer_objs[i].seed);
+        cr_assert_eq(pxs_handle_open(ctx, &p[i], &h[i]), PXS_OK);
+        expect_read(h[i], 0, peer_objs[i].size, want);
+        expect_read(h[i], 4093, 10000, want);
+        expect_read(h[i], 4093, 10000, want);
+        free(want);
+    }
+    cr_assert_eq(peer_crash(&peer), 0);
+    uint8_t out[64];
+    for (int i = 0; i < 2; i++) {
+        pxs_status_t st = pxs_handle_read(h[i], 0, out, sizeof out);
+        /* A dead owner: a status, never bytes. */
+        cr_assert(st == PXS_ERR_PEER_DEAD || st == PXS_ERR_EVICTED ||
+                  st == PXS_ERR_UNREACHABLE || st == PXS_ERR_TIMEOUT,
+                  "read of a dead owner's object: %s", pxs_strerror(st));
+        pxs_handle_close(h[i]);
+    }
+}
+
 Test(conformance, owner_that_finalized_and_exited)
 {
     SKIP_WITHOUT_PEER();

@@ -456,6 +456,48 @@ static void shm_view_release(pxs_conn_t *c, const pxs_pdesc_t *p)
     if (st == PXS_OK) seg_unuse(s, q, b.seg);
 }
 
+/* A handle: owner, and for segment objects the mapping, pinned once. */
+typedef struct {
+    peer_t *q;
+    const uint8_t *src; /* mapped bytes, or NULL for a user buffer */
+    shm_blob_t b;
+} shm_handle_t;
+
+static pxs_status_t shm_hopen(pxs_conn_t *c, const pxs_pdesc_t *p, void **state_p)
+{
+    shm_handle_t *h = malloc(sizeof *h);
+    if (!h) return PXS_ERR_NO_MEMORY;
+    const uint8_t *src;
+    pxs_status_t st = locate(c->priv, p, &h->b, &h->q, &src); /* pins the segment */
+    if (st != PXS_OK) {
+        free(h);
+        return st;
+    }
+    h->src = h->b.seg ? src : NULL;
+    *state_p = h;
+    return PXS_OK;
+}
+
+static pxs_status_t shm_hread(pxs_conn_t *c, const pxs_pdesc_t *p, void *state, uint64_t off,
+                             void *dst, size_t len)
+{
+    shm_handle_t *h = state;
+    /* Evicted already: no copy (and no read of memory the owner reuses). */
+    if (pxs__objtab_gen(&h->q->tab, p->slot) != p->gen) return PXS_ERR_EVICTED;
+    pxs_status_t st = PXS_OK;
+    if (h->src) memcpy(dst, h->src + off, len);
+    else st = cma_read(h->b.pid, dst, h->b.where + off, len);
+    return after_copy(c->priv, h->q, p, h->src != NULL, st);
+}
+
+static void shm_hclose(pxs_conn_t *c, const pxs_pdesc_t *p, void *state)
+{
+    (void)p;
+    shm_handle_t *h = state;
+    if (h->b.seg) seg_unuse(c->priv, h->q, h->b.seg);
+    free(h);
+}
+
 const pxs_conn_ops_t pxs__conn_shm_ops = {
     .size = sizeof(pxs_conn_ops_t),
     .name = "shm",
@@ -477,4 +519,7 @@ const pxs_conn_ops_t pxs__conn_shm_ops = {
     .view = shm_view,
     .view_release = shm_view_release,
     .progress = pxs__conn_noop_progress,
+    .open = shm_hopen,
+    .read = shm_hread,
+    .close = shm_hclose,
 };
