@@ -32,7 +32,8 @@ int main(int argc, char **argv)
         if ((st = pxs_mpi_name_publish(mpi, "example/field", &p)) != PXS_OK) DIE("publish", st);
         if ((st = pxs_mpi_send_proxy(&p, 1, 0, MPI_COMM_WORLD)) != PXS_OK) DIE("send", st);
     } else if (rank == 1) {
-        if ((st = pxs_mpi_recv_proxy(&p, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE)) != PXS_OK)
+        /* Bounded: a rank 0 that never sends gives PXS_ERR_TIMEOUT, not a hang. */
+        if ((st = pxs_mpi_recv_proxy(&p, 0, 0, MPI_COMM_WORLD, 30000, MPI_STATUS_IGNORE)) != PXS_OK)
             DIE("recv", st);
         if ((st = pxs_resolve(pxs_mpi_context(mpi), &p, buf, N, NULL)) != PXS_OK) DIE("resolve", st);
         if ((st = pxs_mpi_name_lookup(mpi, "example/field", &named)) != PXS_OK) DIE("lookup", st);

@@ -34,7 +34,7 @@ struct pxs_mpi {
 
     /* directory (mpi_dir.c) */
     MPI_Win dir_win;
-    MPI_Win dir_lock_win;       /* empty: its exclusive locks order writers */
+    MPI_Win dir_lock_win;       /* one word: its exclusive locks (taken by a flushed get) order writers */
     uint8_t *dir_base;
     uint32_t dir_buckets;
 

@@ -51,23 +51,53 @@ pxs_status_t pxs_mpi_send_proxy(const pxs_proxy_t *proxy, int dest, int tag, MPI
     return pxs__mpi_status(MPI_Send(proxy->bytes, len, MPI_BYTE, dest, tag, comm), "MPI_Send");
 }
 
-pxs_status_t pxs_mpi_recv_proxy(pxs_proxy_t *proxy, int source, int tag, MPI_Comm comm,
-                                MPI_Status *status)
+/* Wait for a matching message without taking it: MPI_Improbe, polled
+ * until the deadline, so that a timeout consumes nothing (a posted
+ * MPI_Recv could not be abandoned), and the matched message goes to our
+ * MPI_Mrecv only (with MPI_Iprobe + MPI_Recv another thread could take it
+ * in between). m, where given, is progressed meanwhile: its connector may
+ * need us to serve gets. timeout_ms 0: one probe. */
+static pxs_status_t probe(pxs_mpi_t *m, int source, int tag, MPI_Comm comm, int timeout_ms,
+                          MPI_Message *msg, MPI_Status *s)
 {
-    if (!proxy) return PXS_ERR_INVALID_PARAM;
-    MPI_Status s;
-    /* Into a scratch buffer: whatever arrives is validated before the
-     * caller's proxy is written. */
-    uint8_t *buf = malloc(PXS_PROXY_MAX);
-    if (!buf) return PXS_ERR_NO_MEMORY;
-    int rc = MPI_Recv(buf, PXS_PROXY_MAX, MPI_BYTE, source, tag, comm, &s);
-    pxs_status_t st = pxs__mpi_status(rc, "MPI_Recv");
-    if (st == PXS_OK) {
-        int n = 0;
-        MPI_Get_count(&s, MPI_BYTE, &n);
-        st = pxs_proxy_decode(buf, (size_t)n, proxy);
+    uint64_t deadline = pxs__mpi_deadline(timeout_ms);
+    unsigned polls = 0;
+    for (;;) {
+        int flag = 0;
+        int rc = MPI_Improbe(source, tag, comm, &flag, msg, s);
+        if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "MPI_Improbe");
+        if (flag) return PXS_OK;
+        if (timeout_ms == 0 || pxs__mpi_expired(deadline)) return PXS_ERR_TIMEOUT;
+        if (m && pxs_progress(m->ctx) > 0) polls = 0;
+        pxs__mpi_backoff(&polls);
     }
-    free(buf);
+}
+
+pxs_status_t pxs_mpi_recv_proxy(pxs_proxy_t *proxy, int source, int tag, MPI_Comm comm,
+                                int timeout_ms, MPI_Status *status)
+{
+    /* No context here, so no default timeout to stand for. */
+    if (!proxy || timeout_ms < PXS_TIMEOUT_INFINITE) return PXS_ERR_INVALID_PARAM;
+    MPI_Message msg;
+    MPI_Status s;
+    pxs_status_t st = probe(NULL, source, tag, comm, timeout_ms, &msg, &s);
+    if (st != PXS_OK) return st;
+    int n = 0, cap = PXS_PROXY_MAX;
+    MPI_Get_count(&s, MPI_BYTE, &n);
+    /* Into a scratch buffer: whatever arrives is validated before the
+     * caller's proxy is written. A longer message is taken whole, then
+     * refused: truncating it is MPI_ERR_TRUNCATE, which the caller's
+     * communicator may treat as fatal (as it still does if that much
+     * memory cannot be had). */
+    uint8_t small[PXS_PROXY_MAX], *big = NULL, *buf = small;
+    if (n > cap && (big = malloc((size_t)n))) {
+        buf = big;
+        cap = n;
+    }
+    st = pxs__mpi_status(MPI_Mrecv(buf, cap, MPI_BYTE, &msg, &s), "MPI_Mrecv");
+    if (st == PXS_OK)
+        st = n > PXS_PROXY_MAX ? PXS_ERR_CORRUPT : pxs_proxy_decode(buf, (size_t)n, proxy);
+    free(big);
     if (status != MPI_STATUS_IGNORE) *status = s;
     return st;
 }
@@ -173,24 +203,15 @@ pxs_status_t pxs_mpi_recv(pxs_mpi_t *m, void *buf, size_t cap, size_t *len_p, in
 {
     if (!m || (!buf && cap) || tag < 0 || tag >= ACK_TAG || m->leaving)
         return PXS_ERR_INVALID_PARAM;
-    uint64_t deadline = pxs__mpi_deadline(m->timeout_ms);
     MPI_Message msg;
     MPI_Status s;
-    unsigned polls = 0;
-    for (;;) {
-        int flag = 0;
-        int rc = MPI_Improbe(source, tag, m->comm, &flag, &msg, &s);
-        if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "MPI_Improbe");
-        if (flag) break;
-        if (pxs__mpi_expired(deadline)) return PXS_ERR_TIMEOUT;
-        if (pxs_progress(m->ctx) > 0) polls = 0;
-        pxs__mpi_backoff(&polls);
-    }
+    pxs_status_t st = probe(m, source, tag, m->comm, m->timeout_ms, &msg, &s);
+    if (st != PXS_OK) return st;
     int n = 0;
     MPI_Get_count(&s, MPI_BYTE, &n);
     uint8_t *in = malloc(n > 0 ? (size_t)n : 1);
     if (!in) return PXS_ERR_NO_MEMORY;
-    pxs_status_t st = pxs__mpi_status(MPI_Mrecv(in, n, MPI_BYTE, &msg, &s), "MPI_Mrecv");
+    st = pxs__mpi_status(MPI_Mrecv(in, n, MPI_BYTE, &msg, &s), "MPI_Mrecv");
     if (status != MPI_STATUS_IGNORE) *status = s;
     uint64_t len = 0;
     int kind = -1;

@@ -236,7 +236,8 @@ void mpib_recv_proxy(pxs_proxy_t *proxy, int source, int tag, MPI_Comm comm)
 {
     MPI_Status ms;
     mpib_wait_msg(source, tag, comm, MPIB_TIMEOUT_MS, NULL, NULL, &ms);
-    pxs_status_t st = pxs_mpi_recv_proxy(proxy, ms.MPI_SOURCE, tag, comm, MPI_STATUS_IGNORE);
+    pxs_status_t st =
+        pxs_mpi_recv_proxy(proxy, ms.MPI_SOURCE, tag, comm, MPIB_TIMEOUT_MS, MPI_STATUS_IGNORE);
     if (st != PXS_OK) mpib_die_pxs(st, "pxs_mpi_recv_proxy");
 }
 

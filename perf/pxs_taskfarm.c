@@ -283,7 +283,8 @@ static void master_run(int mode, size_t size, run_t *out)
                 in += (double)size;
             } else {
                 pxs_status_t st =
-                    pxs_mpi_recv_proxy(&proxy, ms.MPI_SOURCE, TAG_INPUT, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                    pxs_mpi_recv_proxy(&proxy, ms.MPI_SOURCE, TAG_INPUT, MPI_COMM_WORLD,
+                                       MPIB_TIMEOUT_MS, MPI_STATUS_IGNORE);
                 if (st != PXS_OK) mpib_die_pxs(st, "pxs_mpi_recv_proxy (master)");
                 in += (double)pxs_proxy_len(&proxy);
             }
@@ -333,7 +334,8 @@ static int worker_task(int mode, size_t size, const MPI_Status *ms, ready_t *rd)
     if (mode == MODE_VALUE) {
         MPI_Recv(F.wbuf, (int)size, MPI_BYTE, 0, TAG_TASK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     } else {
-        pxs_status_t st = pxs_mpi_recv_proxy(&proxy, 0, TAG_TASK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        pxs_status_t st = pxs_mpi_recv_proxy(&proxy, 0, TAG_TASK, MPI_COMM_WORLD, MPIB_TIMEOUT_MS,
+                                         MPI_STATUS_IGNORE);
         if (st != PXS_OK) mpib_die_pxs(st, "pxs_mpi_recv_proxy (worker)");
         if (F.view) {
             st = pxs_view_acquire(F.p.ctx, &proxy, &view);

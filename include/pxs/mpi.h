@@ -149,13 +149,29 @@ int pxs_mpi_name_home(const pxs_mpi_t *mpi, const char *name);
 /** MPI_Send of the proxy's wire form. @return PXS_OK, PXS_ERR_CORRUPT
  *  (not a valid proxy), PXS_ERR_IO (MPI failed). */
 pxs_status_t pxs_mpi_send_proxy(const pxs_proxy_t *proxy, int dest, int tag, MPI_Comm comm);
-/** Receive a proxy sent by pxs_mpi_send_proxy; it is validated before it
- *  is returned. @return PXS_OK, PXS_ERR_TRUNCATED/CORRUPT/VERSION (the
- *  message was not a proxy), PXS_ERR_IO. status may be MPI_STATUS_IGNORE. */
+/** Receive a proxy sent by pxs_mpi_send_proxy, waiting at most timeout_ms
+ *  for it. The message is matched with MPI_Improbe, polled (spinning, then
+ *  sleeping 50 us at a time), and taken with MPI_Mrecv: a timeout takes
+ *  nothing, so a later call still gets the message, and under
+ *  MPI_THREAD_MULTIPLE no other thread's receive can take it in between.
+ *  What arrives is validated before *proxy is written.
+ *  @param timeout_ms ms; 0: only a message that has already arrived (one
+ *         probe); PXS_TIMEOUT_INFINITE: no bound, as MPI_Recv. There is no
+ *         context here, so PXS_TIMEOUT_DEFAULT is refused.
+ *  @param status MPI_STATUS_IGNORE, or set whenever a message was taken.
+ *  @return PXS_OK; PXS_ERR_TIMEOUT (nothing arrived: nothing taken, *proxy
+ *          and *status untouched); PXS_ERR_TRUNCATED/CORRUPT/VERSION (a
+ *          message was taken but was not a proxy; *proxy untouched);
+ *          PXS_ERR_INVALID_PARAM (proxy NULL, timeout_ms below
+ *          PXS_TIMEOUT_INFINITE); PXS_ERR_IO (MPI failed, where comm's error
+ *          handler returns errors).
+ *  Thread safety: as MPI's at the level it was initialised with. */
 pxs_status_t pxs_mpi_recv_proxy(pxs_proxy_t *proxy, int source, int tag, MPI_Comm comm,
-                                MPI_Status *status);
+                                int timeout_ms, MPI_Status *status);
 /** Collective: root's proxy reaches every rank (two MPI_Bcast: length,
- *  bytes). @return as pxs_mpi_recv_proxy. */
+ *  bytes; blocking, no timeout). @return PXS_OK; PXS_ERR_TRUNCATED/
+ *  CORRUPT/VERSION (root's proxy was not valid: every rank gets an
+ *  error); PXS_ERR_NO_MEMORY; PXS_ERR_IO. */
 pxs_status_t pxs_mpi_bcast_proxy(pxs_proxy_t *proxy, int root, MPI_Comm comm);
 /** A committed datatype of one whole pxs_proxy_t (PXS_PROXY_MAX bytes),
  *  for collectives over arrays of proxies (MPI_Gather, MPI_Scatter), where
@@ -174,9 +190,15 @@ MPI_Datatype pxs_mpi_proxy_datatype(void);
 pxs_status_t pxs_mpi_send(pxs_mpi_t *mpi, const void *buf, size_t len, int dest, int tag);
 /** Receive what pxs_mpi_send sent, into buf (cap bytes); *len_p gets the
  *  length. source may be MPI_ANY_SOURCE; status (may be MPI_STATUS_IGNORE)
- *  gets its MPI_SOURCE and MPI_TAG.
- *  @return PXS_OK, PXS_ERR_BUFFER_TOO_SMALL (the message is consumed and
- *  acknowledged, buf untouched), resolve errors, PXS_ERR_IO. */
+ *  gets its MPI_SOURCE and MPI_TAG. Waits for the message up to the
+ *  context's timeout (pxs_context_params_t.timeout_ms, PXS_TIMEOUT_MS; 0:
+ *  only one that has already arrived; -1: no bound), polling as
+ *  pxs_mpi_recv_proxy does and progressing the context meanwhile; the
+ *  resolve of a proxy then has a deadline of its own, as long.
+ *  @return PXS_OK, PXS_ERR_TIMEOUT (no message: nothing consumed, a later
+ *  call still gets it), PXS_ERR_BUFFER_TOO_SMALL (the message is consumed
+ *  and acknowledged, buf untouched), resolve errors, PXS_ERR_IO.
+ *  Thread safety: per the context's thread mode. */
 pxs_status_t pxs_mpi_recv(pxs_mpi_t *mpi, void *buf, size_t cap, size_t *len_p,
                           int source, int tag, MPI_Status *status);
 

@@ -306,9 +306,10 @@ static void messages(pxs_mpi_t *m)
             MPI_Send("not a proxy", 11, MPI_BYTE, r, 10, MPI_COMM_WORLD);
         }
     } else {
-        CHECK_ST(pxs_mpi_recv_proxy(&p, 0, 9, MPI_COMM_WORLD, MPI_STATUS_IGNORE), PXS_OK);
+        CHECK_ST(pxs_mpi_recv_proxy(&p, 0, 9, MPI_COMM_WORLD, 20000, MPI_STATUS_IGNORE), PXS_OK);
         pxs_proxy_t junk;
-        CHECK(pxs_mpi_recv_proxy(&junk, 0, 10, MPI_COMM_WORLD, MPI_STATUS_IGNORE) < 0, "junk");
+        CHECK(pxs_mpi_recv_proxy(&junk, 0, 10, MPI_COMM_WORLD, 20000, MPI_STATUS_IGNORE) < 0,
+              "junk");
         CHECK_ST(pxs_resolve(pxs_mpi_context(m), &p, out, 5 << 20, NULL), PXS_OK);
     }
     /* The datatype: a gather of whole proxies. */
@@ -321,6 +322,96 @@ static void messages(pxs_mpi_t *m)
     free(all);
     free(buf);
     free(out);
+}
+
+/* Bounded receives: a timeout is a clear status and takes nothing, so
+ * what is sent afterwards still arrives whole. Rank 0 sends, the others
+ * receive. */
+static void receive_timeouts(pxs_mpi_t *m)
+{
+    static uint8_t buf[1 << 16], out[1 << 16];
+    pxs_proxy_t p, got, before;
+    MPI_Status s;
+    pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_NO_INLINE};
+    if (rank == 0) {
+        fill(buf, sizeof buf, 21);
+        CHECK_ST(pxs_put(pxs_mpi_store(m), buf, sizeof buf, &pp, &p), PXS_OK);
+    } else {
+        /* Tag 11: nobody has sent on it yet. */
+        memset(&got, 0xa5, sizeof got);
+        before = got;
+        s.MPI_TAG = -7;
+        double t0 = MPI_Wtime();
+        CHECK_ST(pxs_mpi_recv_proxy(&got, 0, 11, MPI_COMM_WORLD, 300, &s), PXS_ERR_TIMEOUT);
+        double dt = MPI_Wtime() - t0;
+        CHECK(dt >= 0.25 && dt < 10, "a 300 ms receive returned after %.3f s", dt);
+        CHECK_ST(pxs_mpi_recv_proxy(&got, MPI_ANY_SOURCE, 11, MPI_COMM_WORLD, 0, &s),
+                 PXS_ERR_TIMEOUT);
+        CHECK(!memcmp(&got, &before, sizeof got) && s.MPI_TAG == -7, "untouched on timeout");
+        CHECK_ST(pxs_mpi_recv_proxy(&got, 0, 11, MPI_COMM_WORLD, PXS_TIMEOUT_DEFAULT, &s),
+                 PXS_ERR_INVALID_PARAM);
+        CHECK_ST(pxs_mpi_recv_proxy(NULL, 0, 11, MPI_COMM_WORLD, 0, &s), PXS_ERR_INVALID_PARAM);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        for (int r = 1; r < size; r++) {
+            CHECK_ST(pxs_mpi_send_proxy(&p, r, 11, MPI_COMM_WORLD), PXS_OK);
+            CHECK_ST(pxs_mpi_send_proxy(&p, r, 11, MPI_COMM_WORLD), PXS_OK);
+            /* Longer than any proxy: taken whole and refused, no truncation. */
+            MPI_Send(buf, PXS_PROXY_MAX + 1, MPI_BYTE, r, 12, MPI_COMM_WORLD);
+        }
+    } else {
+        /* Timeout 0 never waits and never loses the message: poll for it. */
+        pxs_status_t st;
+        double t0 = MPI_Wtime();
+        while ((st = pxs_mpi_recv_proxy(&got, 0, 11, MPI_COMM_WORLD, 0, &s)) == PXS_ERR_TIMEOUT &&
+               MPI_Wtime() - t0 < 20)
+            ;
+        CHECK(st == PXS_OK && s.MPI_SOURCE == 0 && s.MPI_TAG == 11, "polled: %s",
+              pxs_strerror(st));
+        memset(out, 0, sizeof out);
+        CHECK_ST(pxs_resolve(pxs_mpi_context(m), &got, out, sizeof out, NULL), PXS_OK);
+        CHECK(same(out, sizeof out, 21), "the proxy sent after a timeout");
+        memset(&got, 0, sizeof got);
+        CHECK_ST(pxs_mpi_recv_proxy(&got, MPI_ANY_SOURCE, 11, MPI_COMM_WORLD, 20000, &s), PXS_OK);
+        CHECK_ST(pxs_exists(pxs_mpi_context(m), &got), PXS_OK);
+        CHECK_ST(pxs_mpi_recv_proxy(&got, 0, 12, MPI_COMM_WORLD, 20000, &s), PXS_ERR_CORRUPT);
+        int n = 0;
+        MPI_Get_count(&s, MPI_BYTE, &n);
+        CHECK(n == PXS_PROXY_MAX + 1 && s.MPI_TAG == 12, "oversized message taken (%d bytes)", n);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) CHECK_ST(pxs_evict(pxs_mpi_store(m), &p), PXS_OK);
+
+    /* pxs_mpi_recv waits up to its context's timeout (PXS_TIMEOUT_MS wins
+     * over the params, so that is what is set). */
+    const char *env = getenv("PXS_TIMEOUT_MS");
+    char *saved = env ? strdup(env) : NULL;
+    setenv("PXS_TIMEOUT_MS", "300", 1);
+    pxs_mpi_t *sh;
+    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, NULL, &sh), PXS_OK);
+    if (saved) setenv("PXS_TIMEOUT_MS", saved, 1);
+    else unsetenv("PXS_TIMEOUT_MS");
+    free(saved);
+    size_t len = 12345;
+    if (rank != 0) {
+        double t0 = MPI_Wtime();
+        CHECK_ST(pxs_mpi_recv(sh, out, sizeof out, &len, 0, 13, &s), PXS_ERR_TIMEOUT);
+        double dt = MPI_Wtime() - t0;
+        CHECK(dt >= 0.25 && dt < 10 && len == 12345, "pxs_mpi_recv timed out after %.3f s", dt);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    /* By value: the send needs no acknowledgement within those 300 ms. */
+    if (rank == 0)
+        for (int r = 1; r < size; r++) CHECK_ST(pxs_mpi_send(sh, buf, 100, r, 13), PXS_OK);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank != 0) {
+        memset(out, 0, 100);
+        CHECK_ST(pxs_mpi_recv(sh, out, sizeof out, &len, 0, 13, &s), PXS_OK);
+        CHECK(len == 100 && same(out, 100, 21), "the message sent after a timeout");
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK_ST(pxs_mpi_finalize(sh, 30000), PXS_OK);
 }
 
 /* PXS_THREAD_MULTIPLE over MPI_THREAD_MULTIPLE: threads resolve at once. */
@@ -498,6 +589,7 @@ int main(int argc, char **argv)
     directory_races(m);
     limits();
     messages(m);
+    receive_timeouts(m);
     if (provided == MPI_THREAD_MULTIPLE) threads();
     early_leaver(m);
     if (rank == 0)
