@@ -184,7 +184,11 @@ MPI_Datatype pxs_mpi_proxy_datatype(void);
 /** Send len bytes to dest: by value when len <= eager_max, else as a proxy
  *  (zero-copy put into the store of params.connector); the receiver pulls
  *  the bytes and acknowledges, then the object is evicted. Returns when buf
- *  may be reused (as MPI_Send). tag: 0 <= tag < 2^14.
+ *  may be reused (as MPI_Send). tag: 0 <= tag < 2^14. A send by value is
+ *  an MPI_Send and, like it, may wait unbounded for the receiver to post
+ *  its receive (above the MPI's eager limit: 4 KiB for Open MPI's vader);
+ *  the context's timeout bounds only the wait for a proxy's
+ *  acknowledgement.
  *  @return PXS_OK, PXS_ERR_TIMEOUT (no acknowledgement within the context's
  *  timeout: the object is evicted anyway), errors of pxs_put, PXS_ERR_IO. */
 pxs_status_t pxs_mpi_send(pxs_mpi_t *mpi, const void *buf, size_t len, int dest, int tag);
