@@ -66,16 +66,18 @@ static pxs_status_t env_us(const char *name, uint64_t dflt, uint64_t *out)
     return PXS_OK;
 }
 
-/* An application that calls pxs_progress this recently drives the worker
- * itself: the thread stands back instead of fighting it for the worker's
- * lock (on 2 cores an owner spinning in pxs_progress with the thread on
- * took an 8 B get from 2 us to 465 us). */
-#define APP_PROGRESS_NS 1000000ull
+/* An application that called pxs_progress this recently is spinning on the
+ * worker itself: the thread stands back (naps this long, then looks again)
+ * instead of fighting it for the worker's lock (on 2 cores an owner
+ * spinning in pxs_progress with the thread on took an 8 B get from 2 us to
+ * 465 us). Short, so that an application that stops polling, or polls
+ * between naps of its own, is served by the thread again within ~0.1 ms. */
+#define APP_SPIN_NS 100000ll
 
-static bool others_drive(ucx_t *u)
+static bool app_spins(ucx_t *u)
 {
     uint64_t app = atomic_load_explicit(&u->app_progress_ns, memory_order_relaxed);
-    return atomic_load(&u->own_gets) || (app && pxs__now_ns() - app < APP_PROGRESS_NS);
+    return app && pxs__now_ns() - app < (uint64_t)APP_SPIN_NS;
 }
 
 static void *progress_thread(void *arg)
@@ -89,10 +91,15 @@ static void *progress_thread(void *arg)
          * progresses the worker; competing for it (lock, wake-ups) was most
          * of a get's cost (measured: rma 38 -> 5 us, am 4.0 -> 2.1 us at
          * 8 B). Look in once a millisecond, to serve our own readers. */
-        if (others_drive(u)) {
-            struct pollfd stop = {.fd = u->stop_fd, .events = POLLIN};
+        struct pollfd stop = {.fd = u->stop_fd, .events = POLLIN};
+        if (app_spins(u)) {
+            struct timespec nap = {0, APP_SPIN_NS};
+            ppoll(&stop, 1, &nap, NULL);
+            continue;
+        }
+        if (atomic_load(&u->own_gets)) {
             poll(&stop, 1, 1);
-            if (!others_drive(u)) continue;
+            if (!atomic_load(&u->own_gets)) continue;
         }
         unsigned n = 0;
         while (ucp_worker_progress(u->worker)) n++;
