@@ -31,6 +31,11 @@ struct pxs_mpi {
     pxs_store_t *store;         /* "mpi" connector */
     pxs_store_t *send_store;    /* pxs_mpi_send's connector */
     size_t eager_max;
+    /* pxs_mpi_send to a rank on this node, when no connector was chosen:
+     * shm, and its own threshold (NULL near: send_store for everyone). */
+    pxs_store_t *node_store;
+    size_t eager_node;
+    uint8_t *near;              /* [size]: 1 where the rank shares our node */
 
     /* directory (mpi_dir.c) */
     MPI_Win dir_win;

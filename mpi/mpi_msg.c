@@ -140,14 +140,16 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, i
 {
     if (!m || (!buf && len) || tag < 0 || tag >= ACK_TAG || m->leaving) return PXS_ERR_INVALID_PARAM;
     uint64_t deadline = pxs__mpi_deadline(m->timeout_ms);
-    bool by_value = len <= m->eager_max;
+    bool near = m->near && dest >= 0 && dest < m->size && m->near[dest];
+    pxs_store_t *store = near ? m->node_store : m->send_store;
+    bool by_value = len <= (near ? m->eager_node : m->eager_max);
     pxs_proxy_t *p = NULL;
     size_t body = len;
     pxs_status_t st;
     if (!by_value) {
         if (!(p = malloc(sizeof *p))) return PXS_ERR_NO_MEMORY;
         pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_NO_INLINE};
-        if ((st = pxs_put(m->send_store, buf, len, &pp, p)) != PXS_OK) {
+        if ((st = pxs_put(store, buf, len, &pp, p)) != PXS_OK) {
             free(p);
             return st;
         }
@@ -159,7 +161,7 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, i
     }
     uint8_t *msg = malloc(MSG_HDR + body);
     if (!msg) {
-        if (p) pxs_evict(m->send_store, p);
+        if (p) pxs_evict(store, p);
         free(p);
         return PXS_ERR_NO_MEMORY;
     }
@@ -192,7 +194,7 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, i
             MPI_Cancel(&rq);
             MPI_Wait(&rq, MPI_STATUS_IGNORE);
         }
-        pxs_evict(m->send_store, p);
+        pxs_evict(store, p);
         free(p);
     }
     return st;

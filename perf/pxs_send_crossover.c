@@ -36,7 +36,11 @@
 
 #include "bench_mpi.h"
 
-#define DEFAULT_EAGER_MAX 32768 /* include/pxs/mpi.h, mpi/mpi_init.c */
+/* libpxs_mpi's defaults (include/pxs/mpi.h, mpi/mpi_init.c): with no
+ * connector set, ranks on this node get shm and 4096, others 32768. */
+#define DEFAULT_EAGER_MAX 32768
+#define DEFAULT_EAGER_NODE 4096
+#define DEFAULT_EAGER(b) (strcmp((b)->o.connector, "shm") ? DEFAULT_EAGER_MAX : DEFAULT_EAGER_NODE)
 #define TAG_DATA 7
 #define TAG_CTRL 103
 #define MAX_SIZE ((size_t)64 << 20)
@@ -231,9 +235,9 @@ static void hsize(char *buf, size_t cap, size_t s)
 static const char *conn_default(void)
 {
 #ifdef PXS_HAVE_UCX
-    return "ucx";
+    return "shm on this node, else ucx";
 #else
-    return "mpi";
+    return "shm on this node, else mpi";
 #endif
 }
 
@@ -248,7 +252,7 @@ static void print_table(const void *arg)
     printf("# by value: eager_max = SIZE_MAX; by proxy: eager_max = 0 (pxs_mpi_params_t, two "
            "pxs_mpi_t on MPI_COMM_WORLD); default eager_max %d (PXS_MPI_EAGER_MAX in the "
            "environment: %s%s); PXS_MPI_CONNECTOR: %s; PXS_UCX_PROGRESS_THREAD: %s\n",
-           DEFAULT_EAGER_MAX, b->env_eager ? b->env_eager : "unset",
+           DEFAULT_EAGER(b), b->env_eager ? b->env_eager : "unset",
            b->env_eager ? ", unset for this run" : "", b->env_conn ? b->env_conn : "unset",
            b->progress_thread ? b->progress_thread : "unset");
     printf("# baseline in the same run: MPI_Send/MPI_Recv (MPI_Isend/MPI_Irecv + spinning "
@@ -270,7 +274,7 @@ static void print_table(const void *arg)
                s[M_MPI].med / 1e3, sp[M_MPI], s[M_MPI].med / s[M_VALUE].med,
                s[M_MPI].med / s[M_PROXY].med, s[M_VALUE].med / s[M_PROXY].med,
                s[M_PROXY].med < s[M_VALUE].med ? "proxy" : "value",
-               p->size <= DEFAULT_EAGER_MAX ? "value" : "proxy");
+               p->size <= (size_t)DEFAULT_EAGER(b) ? "value" : "proxy");
     }
     int x = crossover_index(b), first = b->npts;
     for (int i = b->npts - 1; i >= 0; i--)
@@ -305,12 +309,12 @@ static void print_table(const void *arg)
                "%.0f KiB, interpolated): an eager_max of %s would follow this run\n",
                b->o.connector, f, a, (TIE - 1) * 100, z, at / 1024, z);
     }
-    printf("# default eager_max %d picks the slower path at:", DEFAULT_EAGER_MAX);
+    printf("# default eager_max %d picks the slower path at:", DEFAULT_EAGER(b));
     int wrong = 0;
     for (int i = 0; i < b->npts; i++) {
         const point_t *p = &b->pts[i];
         int proxy_faster = p->s[M_PROXY].med < p->s[M_VALUE].med;
-        if (proxy_faster == (p->size > DEFAULT_EAGER_MAX)) continue;
+        if (proxy_faster == (p->size > (size_t)DEFAULT_EAGER(b))) continue;
         hsize(a, sizeof a, p->size);
         printf("%s %s (%.2fx)", wrong++ ? "," : "", a,
                proxy_faster ? p->s[M_VALUE].med / p->s[M_PROXY].med
@@ -331,7 +335,7 @@ static void emit_json(FILE *f, const void *arg)
         snprintf(extra, sizeof extra,
                  "\"connector\":\"%s\",\"ranks\":2,\"eager_max_default\":%d,"
                  "\"crossover\":%lld,\"shape\":\"ping-pong\"",
-                 b->o.connector, DEFAULT_EAGER_MAX, cross);
+                 b->o.connector, DEFAULT_EAGER(b), cross);
         snprintf(iv, sizeof iv, "pxs-send-value-%s", b->o.connector);
         snprintf(ip, sizeof ip, "pxs-send-proxy-%s", b->o.connector);
         const struct {

@@ -65,11 +65,13 @@ typedef struct {
      *  Default 32; env PXS_MPI_MAX_ATTACH. */
     uint32_t max_attach;
     /** pxs_mpi_send sends objects of at most this many bytes by value and
-     *  larger ones by proxy. Default 32768 (perf/RESULTS.md shows the
-     *  crossover); env PXS_MPI_EAGER_MAX. */
+     *  larger ones by proxy. Default 32768 to other nodes and 4096 to ranks
+     *  on this node when connector is not set (perf/RESULTS.md shows the
+     *  crossovers); env PXS_MPI_EAGER_MAX (then for every rank). */
     size_t eager_max;
-    /** Connector of the store pxs_mpi_send puts into: "ucx" where built,
-     *  else "mpi". Env PXS_MPI_CONNECTOR. Copied. */
+    /** Connector of the store pxs_mpi_send puts into. Default: "shm" for
+     *  ranks on this node, and for the others "ucx" where built, else
+     *  "mpi". Env PXS_MPI_CONNECTOR (then for every rank). Copied. */
     const char *connector;
     /** Bytes of the "mpi" connector's attached pool for copying puts.
      *  Default 64 MiB; env PXS_MPI_POOL_SIZE. */
