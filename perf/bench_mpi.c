@@ -543,3 +543,17 @@ void mpib_check(const void *dst, const void *want, size_t size, const char *what
 {
     if (memcmp(dst, want, size)) mpib_die("%s: wrong bytes at size %zu", what, size);
 }
+
+void mpib_read_load(char *buf, size_t cap)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    buf[0] = 0;
+    if (f) {
+        if (!fgets(buf, (int)cap, f)) buf[0] = 0;
+        fclose(f);
+    }
+    char *p = buf;
+    for (int sp = 0; *p; p++) /* the three averages only */
+        if (*p == ' ' && ++sp == 3) break;
+    *p = 0;
+}

@@ -52,6 +52,8 @@ typedef struct {
 } mpib_pxs_t;
 
 /* Collective over MPI_COMM_WORLD; dies on failure. */
+/* The three load averages of /proc/loadavg into buf ("" if unreadable). */
+void mpib_read_load(char *buf, size_t cap);
 void mpib_pxs_open(const mpib_opts_t *o, mpib_pxs_t *p);
 void mpib_pxs_close(mpib_pxs_t *p);
 

@@ -203,21 +203,6 @@ static int op_get(void *arg)
     return rc != MPI_SUCCESS;
 }
 
-static void read_load(char *buf, size_t cap)
-{
-    FILE *f = fopen("/proc/loadavg", "r");
-    buf[0] = 0;
-    if (f) {
-        if (!fgets(buf, (int)cap, f)) buf[0] = 0;
-        fclose(f);
-    }
-    /* the three averages only */
-    char *p = buf;
-    for (int sp = 0; *p; p++)
-        if (*p == ' ' && ++sp == 3) break;
-    *p = 0;
-}
-
 static uint64_t mix64(uint64_t x) /* splitmix64's finaliser */
 {
     x += 0x9e3779b97f4a7c15ull;
@@ -525,7 +510,7 @@ int main(int argc, char **argv)
         MPI_Finalize();
         return 2;
     }
-    read_load(b.load0, sizeof b.load0);
+    mpib_read_load(b.load0, sizeof b.load0);
     mpib_transport(&b.o.cfg, size);
     mpib_pxs_open(&b.o, &b.p);
     b.home[H_REMOTE] = 1;
@@ -549,7 +534,7 @@ int main(int argc, char **argv)
     } else {
         bystander();
     }
-    read_load(b.load1, sizeof b.load1);
+    mpib_read_load(b.load1, sizeof b.load1);
     int rc = rank == 0 ? bench_report(&b.o.cfg, print_table, emit_json, &b) : 0;
     mpib_barrier(MPI_COMM_WORLD);
     MPI_Win_unlock_all(b.win);

@@ -354,20 +354,6 @@ static void emit_json(FILE *f, const void *arg)
     }
 }
 
-static void read_load(char *buf, size_t cap)
-{
-    FILE *f = fopen("/proc/loadavg", "r");
-    buf[0] = 0;
-    if (f) {
-        if (!fgets(buf, (int)cap, f)) buf[0] = 0;
-        fclose(f);
-    }
-    char *p = buf;
-    for (int sp = 0; *p; p++)
-        if (*p == ' ' && ++sp == 3) break;
-    *p = 0;
-}
-
 /* ------------------------------------------------------------------ */
 /* main                                                                 */
 
@@ -435,7 +421,7 @@ int main(int argc, char **argv)
         return 2;
     }
     b.peer = 1 - b.rank;
-    read_load(b.load0, sizeof b.load0);
+    mpib_read_load(b.load0, sizeof b.load0);
     mpib_transport(&b.o.cfg, size);
     for (int i = 0; i < 2; i++) {
         pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_CONNECTOR | PXS_MPI_PARAM_EAGER_MAX,
@@ -457,7 +443,7 @@ int main(int argc, char **argv)
     } else {
         echo_loop(&b);
     }
-    read_load(b.load1, sizeof b.load1);
+    mpib_read_load(b.load1, sizeof b.load1);
     int rc = b.rank == 0 ? bench_report(&b.o.cfg, print_table, emit_json, &b) : 0;
     mpib_barrier(MPI_COMM_WORLD);
     for (int i = 0; i < 2; i++) {

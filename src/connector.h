@@ -130,6 +130,8 @@ const pxs_objtab_t *pxs__conn_objtab(const pxs_conn_t *conn);
 uint64_t pxs__hash64(const void *buf, size_t len);
 /* Monotonic clock in ns (the core's; one clock for every deadline). */
 uint64_t pxs__now_ns(void);
+/* memcpy, with the CPU's string copy for large sizes where that is faster. */
+void pxs__copy(void *dst, const void *src, size_t n);
 /* Timeout (ms, -1 none) of the context a connector belongs to. */
 int pxs__conn_timeout_ms(const pxs_conn_t *conn);
 

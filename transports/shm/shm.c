@@ -403,7 +403,7 @@ static pxs_status_t shm_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_
     pxs_status_t st = locate(s, p, &b, &q, &src);
     if (st != PXS_OK) return st;
     if (b.seg) {
-        if (p->size) memcpy(dst, src, p->size);
+        if (p->size) pxs__copy(dst, src, p->size);
         seg_unuse(s, q, b.seg);
     } else if (p->size) {
         st = cma_read(b.pid, dst, b.where, p->size);
@@ -485,7 +485,7 @@ static pxs_status_t shm_hread(pxs_conn_t *c, const pxs_pdesc_t *p, void *state, 
     /* Evicted already: no copy (and no read of memory the owner reuses). */
     if (pxs__objtab_gen(&h->q->tab, p->slot) != p->gen) return PXS_ERR_EVICTED;
     pxs_status_t st = PXS_OK;
-    if (h->src) memcpy(dst, h->src + off, len);
+    if (h->src) pxs__copy(dst, h->src + off, len);
     else st = cma_read(h->b.pid, dst, h->b.where + off, len);
     return after_copy(c->priv, h->q, p, h->src != NULL, st);
 }
