@@ -557,3 +557,16 @@ void mpib_read_load(char *buf, size_t cap)
         if (*p == ' ' && ++sp == 3) break;
     *p = 0;
 }
+
+int mpib_ranks(const char *prog, int min_ranks, int max_ranks, int *rank, int *size)
+{
+    MPI_Comm_size(MPI_COMM_WORLD, size);
+    MPI_Comm_rank(MPI_COMM_WORLD, rank);
+    if (*size >= min_ranks && (!max_ranks || *size <= max_ranks)) return 0;
+    if (!*rank) {
+        if (min_ranks == max_ranks) fprintf(stderr, "%s: run with exactly %d ranks\n", prog, min_ranks);
+        else fprintf(stderr, "%s: run with %d or more ranks\n", prog, min_ranks);
+    }
+    MPI_Finalize();
+    return 2;
+}

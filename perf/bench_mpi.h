@@ -37,6 +37,11 @@ typedef struct {
 int mpib_parse(int argc, char **argv, const bench_prog_t *prog, const char *def_connector,
                int (*more)(int argc, char **argv, int *i), mpib_opts_t *o);
 
+/* This rank and the job's size; 0 when min_ranks <= size <= max_ranks
+ * (max_ranks 0: no bound), else rank 0 says so, MPI_Finalize, 2 (the exit
+ * status). */
+int mpib_ranks(const char *prog, int min_ranks, int max_ranks, int *rank, int *size);
+
 /* Print "<prog> rank R: <what>" and MPI_Abort the job. */
 void __attribute__((noreturn, format(printf, 1, 2))) mpib_die(const char *fmt, ...);
 /* As mpib_die, with a pxs status appended. */

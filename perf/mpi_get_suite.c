@@ -317,14 +317,7 @@ int mpib_get_main(int argc, char **argv, mpib_get_mode_t mode)
         return 2;
     }
     int size, rank;
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    if (size < 2 || (mode != MPIB_MULTI_GET_BW && size != 2)) {
-        if (!rank) fprintf(stderr, "%s: run with %s ranks\n", prog.name,
-                           mode == MPIB_MULTI_GET_BW ? "2 or more" : "exactly 2");
-        MPI_Finalize();
-        return 2;
-    }
+    if (mpib_ranks(prog.name, 2, mode == MPIB_MULTI_GET_BW ? 0 : 2, &rank, &size)) return 2;
     mpib_transport(&s.o.cfg, size);
     mpib_impl_name(s.impl, sizeof s.impl, &s.o);
     snprintf(s.mpi_name, sizeof s.mpi_name, "%s", s.o.alloc ? "MPI_Get-alloc" : "MPI_Get");

@@ -503,13 +503,7 @@ int main(int argc, char **argv)
         return 2;
     }
     int size, rank;
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    if (size < 2) {
-        fprintf(stderr, "pxs_lookup_latency: run with 2 or more ranks\n");
-        MPI_Finalize();
-        return 2;
-    }
+    if (mpib_ranks(prog.name, 2, 0, &rank, &size)) return 2;
     mpib_read_load(b.load0, sizeof b.load0);
     mpib_transport(&b.o.cfg, size);
     mpib_pxs_open(&b.o, &b.p);

@@ -230,13 +230,7 @@ int main(int argc, char **argv)
         return 2;
     }
     int size, rank;
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    if (size != 2) {
-        if (!rank) fprintf(stderr, "pxs_put_rate: run with exactly 2 ranks\n");
-        MPI_Finalize();
-        return 2;
-    }
+    if (mpib_ranks(prog.name, 2, 2, &rank, &size)) return 2;
     mpib_transport(&b.o.cfg, size);
     mpib_impl_name(b.impl, sizeof b.impl, &b.o);
     mpib_pxs_open(&b.o, &b.p);

@@ -369,7 +369,7 @@ int main(int argc, char **argv)
     static bench_t b;
     static const char tail[] =
         "  --connector shm|ucx|mpi  pxs_mpi_send's connector (default: PXS_MPI_CONNECTOR,\n"
-        "                           else libpxs_mpi's default, ucx where built, else mpi)\n"
+        "                           else shm: libpxs_mpi's choice for ranks on one node)\n"
         "  --max-size N             largest size (default 64M)\n"
         "Sizes: 1 KiB to 64 MiB in powers of 2 (--quick: powers of 4 to 1 MiB).\n"
         "Run under mpirun with 2 ranks.\n";
@@ -382,7 +382,7 @@ int main(int argc, char **argv)
     const char *def = b.env_conn && (!strcmp(b.env_conn, "shm") || !strcmp(b.env_conn, "ucx") ||
                                      !strcmp(b.env_conn, "mpi"))
                           ? b.env_conn
-                          : conn_default();
+                          : "shm"; /* what pxs_mpi_send picks for a rank on its node */
     if (mpib_parse(argc, argv, &prog, def, NULL, &b.o)) {
         MPI_Finalize();
         return 2;
@@ -413,13 +413,7 @@ int main(int argc, char **argv)
     unsetenv("PXS_MPI_CONNECTOR");
 
     int size;
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    MPI_Comm_rank(MPI_COMM_WORLD, &b.rank);
-    if (size != 2) {
-        if (!b.rank) fprintf(stderr, "pxs_send_crossover: run with exactly 2 ranks\n");
-        MPI_Finalize();
-        return 2;
-    }
+    if (mpib_ranks(prog.name, 2, 2, &b.rank, &size)) return 2;
     b.peer = 1 - b.rank;
     mpib_read_load(b.load0, sizeof b.load0);
     mpib_transport(&b.o.cfg, size);

@@ -269,10 +269,11 @@ static void directory_races(pxs_mpi_t *m)
     pxs_evict(pxs_mpi_store(m), &p);
 }
 
-static void messages(pxs_mpi_t *m)
+/* pxs_mpi_send by size around eager (the threshold m uses for these ranks):
+ * by value up to it, by proxy above, the bytes right either way. */
+static void send_by_size(pxs_mpi_t *m, size_t eager, uint8_t *buf, uint8_t *out)
 {
-    static const size_t sizes[] = {0, 10, 32768, 32769, 5 << 20};
-    uint8_t *buf = malloc(5 << 20), *out = malloc(5 << 20);
+    const size_t sizes[] = {0, 10, eager, eager + 1, 5 << 20};
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         size_t n = sizes[k];
         if (rank == 0) {
@@ -286,6 +287,24 @@ static void messages(pxs_mpi_t *m)
             CHECK(got == n && same(out, n, (unsigned)k) && s.MPI_SOURCE == 0, "size %zu", n);
         }
     }
+}
+
+static void messages(pxs_mpi_t *m)
+{
+    uint8_t *buf = malloc(5 << 20), *out = malloc(5 << 20);
+    /* No connector chosen: shm and 4096 to ranks on this node (all here). */
+    send_by_size(m, 4096, buf, out);
+    /* A connector chosen: it, and 32768, for every rank. */
+    pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_CONNECTOR,
+#ifdef PXS_HAVE_UCX
+                           .connector = "ucx"};
+#else
+                           .connector = "mpi"};
+#endif
+    pxs_mpi_t *net;
+    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, &mp, &net), PXS_OK);
+    send_by_size(net, 32768, buf, out);
+    CHECK_ST(pxs_mpi_finalize(net, 30000), PXS_OK);
     /* Too small a buffer: a clear status, and the sender is released. */
     if (rank == 0) {
         for (int r = 1; r < size; r++) CHECK_ST(pxs_mpi_send(m, buf, 1 << 20, r, 8), PXS_OK);
