@@ -48,8 +48,9 @@ pxs_status_t pxs_handle_read(pxs_handle_t *h, uint64_t offset, void *dst, size_t
     if (!h || (len && !dst) || offset > h->desc.size || len > h->desc.size - offset)
         return PXS_ERR_INVALID_PARAM;
     const pxs_pdesc_t *d = &h->desc;
+    if (!len) return PXS_OK; /* nothing to read: the owner is not asked */
     if (!h->conn) { /* inline: the bytes are in the proxy */
-        if (len) memcpy(dst, d->data + offset, len);
+        memcpy(dst, d->data + offset, len);
         return PXS_OK;
     }
     if (!h->conn->ops->read) {
@@ -58,12 +59,11 @@ pxs_status_t pxs_handle_read(pxs_handle_t *h, uint64_t offset, void *dst, size_t
         uint8_t *all = malloc(d->size ? (size_t)d->size : 1);
         if (!all) return PXS_ERR_NO_MEMORY;
         pxs_status_t st = pxs__resolve_desc(h->ctx, d, all, (size_t)d->size);
-        if (st == PXS_OK && len) memcpy(dst, all + offset, len);
+        if (st == PXS_OK) memcpy(dst, all + offset, len);
         if (st == PXS_ERR_EVICTED) memset(dst, 0, len);
         free(all);
         return st;
     }
-    if (!len) return PXS_OK;
     pxs_status_t st = h->conn->ops->read(h->conn, d, h->state, offset, dst, len);
     /* A stale object never yields bytes, even partly copied ones. */
     if (st == PXS_ERR_EVICTED) memset(dst, 0, len);

@@ -16,27 +16,27 @@ static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, void
         return PXS_OK;
     }
     pxs_conn_t *conn;
-    pxs__lock(ctx);
+    pxs_request_t *r = NULL;
+    pxs__lock(ctx); /* once: the connector, and a pooled request if it may need one */
     pxs_status_t st = pxs__conn_get(ctx, d->connector, &conn);
+    bool pooled = st == PXS_OK && (conn->ops->caps & PXS_CAP_NONBLOCKING);
+    if (pooled) r = pxs__request_get(ctx);
     pxs__unlock(ctx);
     if (st != PXS_OK) return st;
-    if (!(conn->ops->caps & PXS_CAP_NONBLOCKING)) {
+    if (!pooled) {
         /* Done before get returns: a request on the stack, no deadline. */
-        pxs_request_t r = {.ctx = ctx, .conn = conn, .status = PXS_INPROGRESS,
-                           .dst = dst, .dst_len = d->size};
-        st = conn->ops->get(conn, d, dst, &r);
+        pxs_request_t sr = {.ctx = ctx, .conn = conn, .status = PXS_INPROGRESS,
+                            .dst = dst, .dst_len = d->size};
+        st = conn->ops->get(conn, d, dst, &sr);
         if (st == PXS_INPROGRESS) { /* a connector that breaks its word */
             pxs_error("connector %s left a get in progress without PXS_CAP_NONBLOCKING",
                       conn->ops->name);
-            conn->ops->cancel(conn, &r);
+            conn->ops->cancel(conn, &sr);
             st = PXS_ERR_UNSUPPORTED;
         }
-        pxs__request_complete(&r, st);
+        pxs__request_complete(&sr, st);
         return st;
     }
-    pxs__lock(ctx);
-    pxs_request_t *r = pxs__request_get(ctx);
-    pxs__unlock(ctx);
     if (!r) return PXS_ERR_NO_MEMORY;
     r->conn = conn;
     r->dst = dst;

@@ -41,6 +41,7 @@ size_t pxs_handle_size(const pxs_handle_t *h);
  * Copy len bytes at offset of the object into dst (blocking). The shm
  * connector reads just that part; connectors without partial reads (ucx,
  * mpi, local today) read the whole object into a temporary buffer first.
+ * len 0 (any offset up to the size) returns PXS_OK at once.
  * Thread safety: concurrent reads of one handle are safe where the context
  * is PXS_THREAD_MULTIPLE; none may race pxs_handle_close.
  * @return PXS_OK; PXS_ERR_INVALID_PARAM (range outside the object, NULL
