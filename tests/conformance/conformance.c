@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <pxs/pxs.h>
 #include "../common/peer.h"
@@ -581,6 +582,41 @@ Test(conformance, a_large_buffer_freed_before_evict_is_caught)
     cr_assert_eq(peer_quit(&peer), 0);
 }
 
+/* Readers of another process's objects leave nothing behind that its evict
+ * must wait for: over ucx, objects of 8 KiB and more on one node are leased
+ * to each reader and released after the read, and an evict waits for the
+ * leases (up to the owner's timeout, set high here). A lost release would
+ * show as an evict that takes that long. */
+Test(conformance, evict_after_many_remote_reads_does_not_wait)
+{
+    SKIP_WITHOUT_PEER();
+    if (!(caps & PXS_CAP_CROSS_PROCESS)) return;
+    static const obj_spec_t objs[] = {{1 << 20, OBJ_USER, 48}, {16 << 10, OBJ_USER, 49}};
+    const char *saved = getenv("PXS_TIMEOUT_MS");
+    char *keep = saved ? strdup(saved) : NULL;
+    setenv("PXS_TIMEOUT_MS", "20000", 1); /* the peer's */
+    test_peer_t peer;
+    pxs_proxy_t p[2];
+    int rc = peer_start(&peer, conn_name, NULL, objs, 2, p);
+    if (keep) setenv("PXS_TIMEOUT_MS", keep, 1), free(keep);
+    else unsetenv("PXS_TIMEOUT_MS");
+    cr_assert_eq(rc, 0);
+    static uint8_t out[1 << 20];
+    for (int i = 0; i < 200; i++) {
+        cr_assert_eq(pxs_resolve(ctx, &p[i % 2], out, i % 2 ? 16 << 10 : sizeof out, NULL), PXS_OK);
+    }
+    cr_assert(check_pattern(out, 16 << 10, 49));
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cr_assert_eq(peer_evict(&peer, 0), PXS_OK);
+    cr_assert_eq(peer_evict(&peer, 1), PXS_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    cr_assert_lt(s, 10.0, "the evicts waited %.1f s: a reader's release was lost", s);
+    cr_assert_eq(pxs_resolve(ctx, &p[0], out, sizeof out, NULL), PXS_ERR_EVICTED);
+    cr_assert_eq(peer_quit(&peer), 0);
+}
+
 /* The ucx connector's own variables are strict like the core's: a malformed
  * value fails the store open with a clear status, it is never guessed at. */
 Test(conformance, malformed_ucx_variables_are_refused)
@@ -589,7 +625,9 @@ Test(conformance, malformed_ucx_variables_are_refused)
     static const char *const bad[][2] = {{"PXS_UCX_PROTOCOL", "fast"},
                                          {"PXS_UCX_PROGRESS_THREAD", "maybe"},
                                          {"PXS_UCX_SPIN_US", "10ms"},
-                                         {"PXS_UCX_SPIN_US", "-5"}};
+                                         {"PXS_UCX_SPIN_US", "-5"},
+                                         {"PXS_UCX_LEASE_MIN", "8k"},
+                                         {"PXS_UCX_LEASE_MIN", "-1"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *saved = getenv(bad[i][0]);
         char *keep = saved ? strdup(saved) : NULL;

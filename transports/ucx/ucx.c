@@ -13,6 +13,7 @@
  * address is asked, so a get of an evicted and freed object would fault
  * the owner. The early check keeps stale proxies away from freed memory;
  * only an evict racing a get in flight remains (see docs/design.md). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +26,10 @@ _Static_assert(sizeof(ucx_get_t) <= PXS_REQ_SCRATCH, "get state exceeds request 
 
 void pxs__ucx_get_finish(ucx_get_t *g, pxs_status_t st)
 {
+    if (g->leased) { /* before the request completes: g lives in it */
+        g->leased = false;
+        pxs__ucx_am_release(g);
+    }
     if (st != PXS_OK && st != PXS_ERR_EVICTED && st != PXS_ERR_CORRUPT &&
         pxs__ucx_peer_alive(g->peer) != PXS_OK)
         st = PXS_ERR_PEER_DEAD;
@@ -34,7 +39,6 @@ void pxs__ucx_get_finish(ucx_get_t *g, pxs_status_t st)
     else atomic_store(&g->result, st);
 }
 
-static void issue_data(ucx_get_t *g);
 
 static void gen_done(void *request, ucs_status_t status, void *user_data)
 {
@@ -42,7 +46,7 @@ static void gen_done(void *request, ucs_status_t status, void *user_data)
     if (request) ucp_request_free(request);
     if (status != UCS_OK) pxs__ucx_get_finish(g, pxs__ucx_status(status));
     else if (g->gen_buf != g->expect) pxs__ucx_get_finish(g, PXS_ERR_EVICTED);
-    else if (g->phase == 0) issue_data(g);
+    else if (g->phase == 0) pxs__ucx_rma_data(g);
     else pxs__ucx_get_finish(g, PXS_OK);
 }
 
@@ -71,7 +75,7 @@ static void data_done(void *request, ucs_status_t status, void *user_data)
     else issue_gen(g);
 }
 
-static void issue_data(ucx_get_t *g)
+void pxs__ucx_rma_data(ucx_get_t *g)
 {
     g->phase = 1;
     if (g->size == 0 || atomic_load(&g->peer->closing)) {
@@ -140,7 +144,10 @@ static pxs_status_t ucx_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_
     g->dst = dst;
     g->size = p->size;
     g->rkey = rkey;
-    if (g->peer->use_am) pxs__ucx_am_get(g, b.data_addr, p->slot); /* one round trip */
+    if (g->peer->use_am) { /* one round trip; large objects: a lease, then a get */
+        g->lease = p->size >= g->peer->lease_min;
+        pxs__ucx_am_get(g, b.data_addr, p->slot);
+    }
     else issue_gen(g); /* generation, then bytes, then generation */
     return pxs__request_status(req);
 }
@@ -208,6 +215,19 @@ static pxs_status_t choose_protocol(ucx_t *u)
     else {
         pxs_error("PXS_UCX_PROTOCOL=\"%s\": expected auto, am or rma", proto);
         return PXS_ERR_INVALID_PARAM;
+    }
+    /* PXS_UCX_LEASE_MIN (bytes): see ucx_am.c. */
+    u->lease_min = UCX_LEASE_MIN_DEFAULT;
+    const char *lm = getenv("PXS_UCX_LEASE_MIN");
+    if (lm && *lm) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(lm, &end, 10);
+        if (errno || *end || lm[0] == '-') {
+            pxs_error("PXS_UCX_LEASE_MIN=\"%s\": expected a size in bytes", lm);
+            return PXS_ERR_INVALID_PARAM;
+        }
+        u->lease_min = n;
     }
     /* Same-node gets are one-sided only if cma or a shared-memory transport
      * may be used; with UCX_TLS=tcp alone they are emulated too. */

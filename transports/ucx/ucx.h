@@ -54,6 +54,7 @@ typedef struct {
     _Atomic int closing;       /* reset in progress: issue nothing new */
     _Atomic uint64_t alive_ns; /* last time the same-node owner was seen alive */
     bool use_am;               /* owner-validated gets to this owner */
+    uint64_t lease_min;        /* am: objects this large are leased, then read by a UCP get */
 } ucx_peer_t;
 
 /* What the owner exposes per generation-table slot (owner-validated gets). */
@@ -65,8 +66,13 @@ typedef struct {
 /* The request of an owner-validated get. */
 typedef struct {
     uint64_t id, gen, addr, len;
-    uint32_t slot, reserved;
+    uint32_t slot, flags;      /* AM_REQ_* */
 } am_req_t;
+
+/* The reader will read the bytes itself with a UCP get: the owner answers
+ * with a header only and keeps the object from being evicted (its slot's
+ * reply count) until the reader's release message. */
+#define AM_REQ_LEASE 1u
 
 typedef struct ucx {
     pxs_conn_t *conn;
@@ -94,6 +100,7 @@ typedef struct ucx {
     uint64_t next_liveness_ns;
     /* owner-validated gets (ucx_am.c) */
     int proto;                /* PXS_UCX_PROTOCOL: UCX_PROTO_* */
+    uint64_t lease_min;       /* PXS_UCX_LEASE_MIN: see ucx_am.c */
     bool node_one_sided;      /* UCX_TLS lets same-node gets be one-sided (cma, sm) */
     uint64_t spin_ns;         /* progress thread: keep polling this long after work */
     _Atomic uint32_t own_gets; /* gets of this context in flight: its threads drive the worker */
@@ -106,6 +113,7 @@ typedef struct ucx {
 } ucx_t;
 
 enum { UCX_PROTO_AUTO, UCX_PROTO_AM, UCX_PROTO_RMA };
+#define UCX_LEASE_MIN_DEFAULT 8192u
 
 /* A get in flight, in the request's connector scratch. */
 typedef struct ucx_get {
@@ -126,9 +134,13 @@ typedef struct ucx_get {
     am_req_t am_hdr;           /* must outlive the send */
     _Atomic(void *) recv_req;  /* rendezvous receive into dst */
     _Atomic int receiving;
+    bool lease;                /* ask for a lease, then get the bytes (ucx_am.c) */
+    bool leased;               /* the owner holds the object for us: release it */
 } ucx_get_t;
 
 void pxs__ucx_get_finish(ucx_get_t *g, pxs_status_t st);
+/* The rma protocol from its data phase: bytes, then the generation. */
+void pxs__ucx_rma_data(ucx_get_t *g);
 
 /* ucx_am.c */
 pxs_status_t pxs__ucx_am_init(ucx_t *u);
@@ -137,6 +149,7 @@ void pxs__ucx_am_expose(ucx_t *u, uint32_t slot, const void *addr, size_t len);
 void pxs__ucx_am_revoke(ucx_t *u, uint32_t slot);
 pxs_status_t pxs__ucx_am_get(ucx_get_t *g, uint64_t addr, uint32_t slot);
 void pxs__ucx_am_cancel(ucx_get_t *g);
+void pxs__ucx_am_release(ucx_get_t *g);
 
 /* ucx_worker.c */
 pxs_status_t pxs__ucx_status(ucs_status_t st);

@@ -9,7 +9,18 @@
  * anything but a live object; an evict waits until the replies in flight
  * for its slot are sent. On transports whose gets UCX emulates with active
  * messages anyway (sm for ordinary memory, tcp), the owner's CPU was needed
- * either way. */
+ * either way.
+ *
+ * Leases: on one node an active-message reply of 8 KiB or more goes by
+ * rendezvous over cma, which moves 1 MiB in ~65 us here, while UCX's own
+ * get of the same user buffer streams it through shared memory in ~24 us.
+ * So for such objects (PXS_UCX_LEASE_MIN, default 8 KiB) the request asks
+ * for a lease instead: the owner checks it exactly as above, answers with a
+ * header only and keeps the slot's reply count, so an evict waits; the
+ * reader gets the bytes with ucp_get_nbx, checks the generation once more,
+ * and sends a release (fire and forget). The owner still reads nothing but
+ * a live, exactly-matching object. Measured with the owner's thread
+ * asleep, 1 MiB: 96 -> 25 us; with it spinning, 16 KiB: 3.4 -> 1.2 us. */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -20,13 +31,19 @@
 #include "../../src/log.h"
 #include "ucx.h"
 
-enum { AM_REQ = 0x7078, AM_REP = 0x7079 }; /* "px", "py" */
+enum { AM_REQ = 0x7078, AM_REP = 0x7079, AM_REL = 0x707a }; /* "px", "py", "pz" */
 
 typedef struct {
     uint64_t id;
     int32_t status;
     uint32_t reserved;
 } am_rep_t;
+
+/* The end of a lease (AM_REQ_LEASE). */
+typedef struct {
+    uint64_t gen;
+    uint32_t slot, reserved;
+} am_rel_t;
 
 /* A reply in flight at the owner: its header must outlive the send. */
 typedef struct {
@@ -88,7 +105,9 @@ static ucs_status_t on_request(void *arg, const void *header, size_t header_len,
             r->hdr.status = PXS_ERR_CORRUPT;
         if (r->hdr.status == PXS_OK && !still_mapped(q.addr, q.len))
             r->hdr.status = PXS_ERR_EVICTED; /* freed before evict: caught, not read */
-        if (r->hdr.status == PXS_OK) {
+        if (r->hdr.status == PXS_OK && (q.flags & AM_REQ_LEASE)) {
+            /* the count stays ours until the reader's release (on_release) */
+        } else if (r->hdr.status == PXS_OK) {
             r->slot = s;
             src = (const void *)(uintptr_t)q.addr;
             n = q.len;
@@ -103,6 +122,24 @@ static ucs_status_t on_request(void *arg, const void *header, size_t header_len,
     void *req = ucp_am_send_nbx(param->reply_ep, AM_REP, &r->hdr, sizeof r->hdr, src, n, &prm);
     if (req == NULL) reply_done(NULL, UCS_OK, r);
     else if (UCS_PTR_IS_ERR(req)) reply_done(NULL, UCS_PTR_STATUS(req), r);
+    return UCS_OK;
+}
+
+/* A reader is done with a leased object. A release of a count that is not
+ * there (a duplicate) is ignored rather than let the count wrap. */
+static ucs_status_t on_release(void *arg, const void *header, size_t header_len, void *data,
+                               size_t len, const ucp_am_recv_param_t *param)
+{
+    (void)data, (void)len, (void)param;
+    ucx_t *u = arg;
+    am_rel_t m;
+    if (header_len != sizeof m) return UCS_OK;
+    memcpy(&m, header, sizeof m);
+    if (m.slot >= u->tab_slots) return UCS_OK;
+    _Atomic uint32_t *c = &u->slots[m.slot].replies;
+    uint32_t n = atomic_load(c);
+    while (n && !atomic_compare_exchange_weak(c, &n, n - 1)) {
+    }
     return UCS_OK;
 }
 
@@ -198,6 +235,12 @@ static ucs_status_t on_reply(void *arg, const void *header, size_t header_len, v
         pxs__ucx_get_finish(g, r.status);
         return UCS_OK;
     }
+    if (g->lease) { /* the object is held for us: read it ourselves */
+        g->leased = true;
+        if (len) pxs__ucx_get_finish(g, PXS_ERR_CORRUPT);
+        else pxs__ucx_rma_data(g);
+        return UCS_OK;
+    }
     if (len != g->size) {
         pxs__ucx_get_finish(g, PXS_ERR_CORRUPT);
         return UCS_OK;
@@ -236,7 +279,7 @@ pxs_status_t pxs__ucx_am_get(ucx_get_t *g, uint64_t addr, uint32_t slot)
         return st;
     }
     g->am_hdr = (am_req_t){.id = g->id, .gen = g->expect, .addr = addr, .len = g->size,
-                           .slot = slot};
+                           .slot = slot, .flags = g->lease ? AM_REQ_LEASE : 0};
     ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
                                                UCP_OP_ATTR_FIELD_USER_DATA |
                                                UCP_OP_ATTR_FIELD_FLAGS,
@@ -247,6 +290,33 @@ pxs_status_t pxs__ucx_am_get(ucx_get_t *g, uint64_t addr, uint32_t slot)
     if (req == NULL) request_sent(NULL, UCS_OK, g);
     else if (UCS_PTR_IS_ERR(req)) request_sent(NULL, UCS_PTR_STATUS(req), g);
     return PXS_OK;
+}
+
+static void release_sent(void *request, ucs_status_t status, void *user_data)
+{
+    (void)status;
+    free(user_data);
+    if (request) ucp_request_free(request);
+}
+
+/* Fire and forget: if it cannot go (no memory, the endpoint closing), the
+ * owner's evict of the object waits out its timeout and goes on. */
+void pxs__ucx_am_release(ucx_get_t *g)
+{
+    ucx_peer_t *q = g->peer;
+    if (!q->ep || atomic_load(&q->closing)) return;
+    am_rel_t *m = malloc(sizeof *m);
+    if (!m) return;
+    *m = (am_rel_t){.gen = g->expect, .slot = g->am_hdr.slot};
+    ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
+                                               UCP_OP_ATTR_FIELD_USER_DATA |
+                                               UCP_OP_ATTR_FIELD_FLAGS,
+                               .flags = UCP_AM_SEND_FLAG_EAGER,
+                               .cb.send = release_sent,
+                               .user_data = m};
+    void *req = ucp_am_send_nbx(q->ep, AM_REL, m, sizeof *m, NULL, 0, &prm);
+    if (req == NULL) release_sent(NULL, UCS_OK, m);
+    else if (UCS_PTR_IS_ERR(req)) release_sent(NULL, UCS_PTR_STATUS(req), m);
 }
 
 /* Cancel: out of the table (a late reply is dropped), or, if its bytes are
@@ -279,6 +349,11 @@ pxs_status_t pxs__ucx_am_init(ucx_t *u)
     if (st == UCS_OK) {
         hp.id = AM_REP;
         hp.cb = on_reply;
+        st = ucp_worker_set_am_recv_handler(u->worker, &hp);
+    }
+    if (st == UCS_OK) {
+        hp.id = AM_REL;
+        hp.cb = on_release;
         st = ucp_worker_set_am_recv_handler(u->worker, &hp);
     }
     if (st != UCS_OK) {

@@ -66,13 +66,18 @@ static pxs_status_t env_us(const char *name, uint64_t dflt, uint64_t *out)
     return PXS_OK;
 }
 
-/* An application that called pxs_progress this recently is spinning on the
- * worker itself: the thread stands back (naps this long, then looks again)
+/* An application that drove the worker this recently (pxs_progress, or a
+ * wait on its own gets) is spinning on it itself: the thread stands back
  * instead of fighting it for the worker's lock (on 2 cores an owner
  * spinning in pxs_progress with the thread on took an 8 B get from 2 us to
- * 465 us). Short, so that an application that stops polling, or polls
- * between naps of its own, is served by the thread again within ~0.1 ms. */
+ * 465 us). It naps, and each nap that finds the application still at it is
+ * twice as long as the last, up to APP_NAP_MAX_NS: a nap of 0.1 ms every
+ * time woke the thread 6000 times a second and preempted the spinning
+ * application on this 2-core machine (a 1 MiB get 24 -> 31 us, see
+ * perf/RESULTS.md). The price: an application that stops polling after a
+ * long spell is served by the thread again within at most APP_NAP_MAX_NS. */
 #define APP_SPIN_NS 100000ll
+#define APP_NAP_MAX_NS 5000000ll
 
 static bool app_spins(ucx_t *u)
 {
@@ -86,6 +91,7 @@ static void *progress_thread(void *arg)
     int efd = -1;
     if (ucp_worker_get_efd(u->worker, &efd) != UCS_OK) efd = -1;
     uint64_t last_work = 0;
+    long long nap = APP_SPIN_NS;
     while (!atomic_load(&u->stop)) {
         /* While this context waits for gets of its own, the waiting thread
          * progresses the worker; competing for it (lock, wake-ups) was most
@@ -93,10 +99,12 @@ static void *progress_thread(void *arg)
          * 8 B). Look in once a millisecond, to serve our own readers. */
         struct pollfd stop = {.fd = u->stop_fd, .events = POLLIN};
         if (app_spins(u)) {
-            struct timespec nap = {0, APP_SPIN_NS};
-            ppoll(&stop, 1, &nap, NULL);
+            struct timespec ts = {(time_t)(nap / 1000000000ll), (long)(nap % 1000000000ll)};
+            ppoll(&stop, 1, &ts, NULL);
+            if (nap < APP_NAP_MAX_NS) nap = nap * 2 < APP_NAP_MAX_NS ? nap * 2 : APP_NAP_MAX_NS;
             continue;
         }
+        nap = APP_SPIN_NS;
         if (atomic_load(&u->own_gets)) {
             poll(&stop, 1, 1);
             if (!atomic_load(&u->own_gets)) continue;
