@@ -107,6 +107,7 @@ static ucs_status_t on_request(void *arg, const void *header, size_t header_len,
             r->hdr.status = PXS_ERR_EVICTED; /* freed before evict: caught, not read */
         if (r->hdr.status == PXS_OK && (q.flags & AM_REQ_LEASE)) {
             /* the count stays ours until the reader's release (on_release) */
+            atomic_fetch_add(&u->leases_out, 1);
         } else if (r->hdr.status == PXS_OK) {
             r->slot = s;
             src = (const void *)(uintptr_t)q.addr;
@@ -139,6 +140,9 @@ static ucs_status_t on_release(void *arg, const void *header, size_t header_len,
     _Atomic uint32_t *c = &u->slots[m.slot].replies;
     uint32_t n = atomic_load(c);
     while (n && !atomic_compare_exchange_weak(c, &n, n - 1)) {
+    }
+    n = atomic_load(&u->leases_out);
+    while (n && !atomic_compare_exchange_weak(&u->leases_out, &n, n - 1)) {
     }
     return UCS_OK;
 }
