@@ -13,7 +13,6 @@
  * address is asked, so a get of an evicted and freed object would fault
  * the owner. The early check keeps stale proxies away from freed memory;
  * only an evict racing a get in flight remains (see docs/design.md). */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -38,7 +37,6 @@ void pxs__ucx_get_finish(ucx_get_t *g, pxs_status_t st)
     if (g->req) pxs__request_complete(g->req, st);
     else atomic_store(&g->result, st);
 }
-
 
 static void gen_done(void *request, ucs_status_t status, void *user_data)
 {
@@ -217,18 +215,9 @@ static pxs_status_t choose_protocol(ucx_t *u)
         return PXS_ERR_INVALID_PARAM;
     }
     /* PXS_UCX_LEASE_MIN (bytes): see ucx_am.c. */
-    u->lease_min = UCX_LEASE_MIN_DEFAULT;
-    const char *lm = getenv("PXS_UCX_LEASE_MIN");
-    if (lm && *lm) {
-        char *end;
-        errno = 0;
-        unsigned long long n = strtoull(lm, &end, 10);
-        if (errno || *end || lm[0] == '-') {
-            pxs_error("PXS_UCX_LEASE_MIN=\"%s\": expected a size in bytes", lm);
-            return PXS_ERR_INVALID_PARAM;
-        }
-        u->lease_min = n;
-    }
+    pxs_status_t st = pxs__ucx_env_num("PXS_UCX_LEASE_MIN", UCX_LEASE_MIN_DEFAULT, UINT64_MAX,
+                                       "bytes", &u->lease_min);
+    if (st != PXS_OK) return st;
     /* Same-node gets are one-sided only if cma or a shared-memory transport
      * may be used; with UCX_TLS=tcp alone they are emulated too. */
     const char *tls = getenv("UCX_TLS");

@@ -155,6 +155,9 @@ void pxs__ucx_am_release(ucx_get_t *g);
 
 /* ucx_worker.c */
 pxs_status_t pxs__ucx_status(ucs_status_t st);
+/* A number from the environment, strictly: digits only, at most max. */
+pxs_status_t pxs__ucx_env_num(const char *name, uint64_t dflt, uint64_t max, const char *unit,
+                              uint64_t *out);
 pxs_status_t pxs__ucx_worker_init(ucx_t *u);
 void pxs__ucx_thread_stop(ucx_t *u);
 void pxs__ucx_worker_fini(ucx_t *u); /* after the thread stopped and peers are gone */

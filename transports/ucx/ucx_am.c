@@ -126,8 +126,21 @@ static ucs_status_t on_request(void *arg, const void *header, size_t header_len,
     return UCS_OK;
 }
 
+/* Take one from a count unless it is 0 (then false: nothing to release). */
+static bool count_down(_Atomic uint32_t *c)
+{
+    uint32_t n = atomic_load(c);
+    while (n && !atomic_compare_exchange_weak(c, &n, n - 1)) {
+    }
+    return n != 0;
+}
+
 /* A reader is done with a leased object. A release of a count that is not
- * there (a duplicate) is ignored rather than let the count wrap. */
+ * there (a duplicate) is ignored rather than let the count wrap. The
+ * generation is not checked: an evict revokes it before it waits for the
+ * leases, so the releases it waits for carry a revoked one. (A release
+ * arriving after its evict timed out can thus shorten a later lease of the
+ * slot's next object; that evict has already warned.) */
 static ucs_status_t on_release(void *arg, const void *header, size_t header_len, void *data,
                                size_t len, const ucp_am_recv_param_t *param)
 {
@@ -137,13 +150,7 @@ static ucs_status_t on_release(void *arg, const void *header, size_t header_len,
     if (header_len != sizeof m) return UCS_OK;
     memcpy(&m, header, sizeof m);
     if (m.slot >= u->tab_slots) return UCS_OK;
-    _Atomic uint32_t *c = &u->slots[m.slot].replies;
-    uint32_t n = atomic_load(c);
-    while (n && !atomic_compare_exchange_weak(c, &n, n - 1)) {
-    }
-    n = atomic_load(&u->leases_out);
-    while (n && !atomic_compare_exchange_weak(&u->leases_out, &n, n - 1)) {
-    }
+    if (count_down(&u->slots[m.slot].replies)) count_down(&u->leases_out);
     return UCS_OK;
 }
 

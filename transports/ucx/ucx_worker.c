@@ -50,7 +50,8 @@ static pxs_status_t env_flag(const char *name, bool dflt, bool *out)
     return PXS_OK;
 }
 
-static pxs_status_t env_us(const char *name, uint64_t dflt, uint64_t *out)
+pxs_status_t pxs__ucx_env_num(const char *name, uint64_t dflt, uint64_t max, const char *unit,
+                              uint64_t *out)
 {
     const char *v = getenv(name);
     *out = dflt;
@@ -58,8 +59,8 @@ static pxs_status_t env_us(const char *name, uint64_t dflt, uint64_t *out)
     char *end;
     errno = 0;
     unsigned long long n = strtoull(v, &end, 10);
-    if (errno || *end || v[0] == '-' || n > 10000000ull) {
-        pxs_error("%s=\"%s\": expected 0..10000000 (us)", name, v);
+    if (errno || *end || v[0] == '-' || n > max) {
+        pxs_error("%s=\"%s\": expected 0..%llu (%s)", name, v, (unsigned long long)max, unit);
         return PXS_ERR_INVALID_PARAM;
     }
     *out = n;
@@ -152,7 +153,7 @@ pxs_status_t pxs__ucx_worker_init(ucx_t *u)
      * slows everyone (measured on 2 cores: raw gets 0.23 -> 1.49 us). */
     uint64_t spin_us;
     pxs_status_t pst = env_flag("PXS_UCX_PROGRESS_THREAD", true, &u->thread_on);
-    if (pst == PXS_OK) pst = env_us("PXS_UCX_SPIN_US", 0, &spin_us);
+    if (pst == PXS_OK) pst = pxs__ucx_env_num("PXS_UCX_SPIN_US", 0, 10000000ull, "us", &spin_us);
     if (pst != PXS_OK) return pst;
     u->spin_ns = spin_us * 1000ull;
     ucp_config_t *cfg;
