@@ -105,6 +105,7 @@ typedef struct ucx {
     uint64_t spin_ns;         /* progress thread: keep polling this long after work */
     _Atomic uint32_t own_gets; /* gets of this context in flight: its threads drive the worker */
     _Atomic uint64_t app_progress_ns; /* last pxs_progress by the application (0: never) */
+    _Atomic uint32_t app_inside; /* application threads inside pxs__ucx_progress */
     _Atomic uint32_t leases_out; /* leases granted and not yet released: the
                                   * thread polls meanwhile (the reader's get follows) */
     ucx_slot_t *slots;        /* [tab_slots] */

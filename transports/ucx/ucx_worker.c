@@ -83,6 +83,9 @@ pxs_status_t pxs__ucx_env_num(const char *name, uint64_t dflt, uint64_t max, con
 
 static bool app_spins(ucx_t *u)
 {
+    /* One progress call can last long: a get UCX serves by copying from a
+     * mapped region is copied inside it (16 MiB: ~0.5 ms). */
+    if (atomic_load_explicit(&u->app_inside, memory_order_relaxed)) return true;
     uint64_t app = atomic_load_explicit(&u->app_progress_ns, memory_order_relaxed);
     return app && pxs__now_ns() - app < (uint64_t)APP_SPIN_NS;
 }
@@ -225,8 +228,12 @@ int pxs__ucx_progress(pxs_conn_t *conn)
 {
     ucx_t *u = conn->priv;
     int n = 0;
-    if (u->thread_on) atomic_store_explicit(&u->app_progress_ns, pxs__now_ns(), memory_order_relaxed);
+    if (u->thread_on) atomic_fetch_add_explicit(&u->app_inside, 1, memory_order_relaxed);
     while (ucp_worker_progress(u->worker)) n++;
+    if (u->thread_on) {
+        atomic_store_explicit(&u->app_progress_ns, pxs__now_ns(), memory_order_relaxed);
+        atomic_fetch_sub_explicit(&u->app_inside, 1, memory_order_relaxed);
+    }
     pxs__ucx_peers_check(u);
     return n;
 }
