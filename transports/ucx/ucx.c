@@ -12,7 +12,12 @@
  * memory it did not allocate), the OWNER's worker copies from whatever
  * address is asked, so a get of an evicted and freed object would fault
  * the owner. The early check keeps stale proxies away from freed memory;
- * only an evict racing a get in flight remains (see docs/design.md). */
+ * only an evict racing a get in flight remains (see docs/design.md).
+ *
+ * A leased get (ucx_am.c) skips both generation reads: the owner checked
+ * the object when it granted the lease and its evict waits for the
+ * release, so only bytes that arrive after the lease may have run out are
+ * checked (the second read). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -70,7 +75,8 @@ static void data_done(void *request, ucs_status_t status, void *user_data)
     if (request) ucp_request_free(request);
     g->phase = 2;
     if (status != UCS_OK) pxs__ucx_get_finish(g, pxs__ucx_status(status));
-    else issue_gen(g);
+    else if (g->leased && pxs__now_ns() < g->lease_until_ns) pxs__ucx_get_finish(g, PXS_OK);
+    else issue_gen(g); /* no lease, or it may have run out: check */
 }
 
 void pxs__ucx_rma_data(ucx_get_t *g)

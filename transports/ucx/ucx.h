@@ -139,6 +139,8 @@ typedef struct ucx_get {
     _Atomic int receiving;
     bool lease;                /* ask for a lease, then get the bytes (ucx_am.c) */
     bool leased;               /* the owner holds the object for us: release it */
+    uint64_t sent_ns;          /* when the lease was asked for */
+    uint64_t lease_until_ns;   /* bytes read by then need no generation check */
 } ucx_get_t;
 
 void pxs__ucx_get_finish(ucx_get_t *g, pxs_status_t st);
