@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -73,9 +74,13 @@ static void usage(FILE *f, const char *argv0, const bench_prog_t *prog)
             "  --reps N     repetitions per point (default 15, quick 5; 3..%d)\n"
             "  --rep-ms MS  target duration of one repetition (default 20, quick %d)\n"
             "  --sizes LIST ascending comma-separated sizes in bytes instead of the grid\n"
+            "  --bind       consumer on the first allowed CPU, producer on the second\n"
+            "               (every thread of each, as mpirun --bind-to core places ranks)\n"
             "%s",
             argv0, BENCH_MAX_REPS, prog->quick_rep_ms, prog->usage_tail ? prog->usage_tail : "");
 }
+
+static int bind_plan(bench_cfg_t *c);
 
 int bench_parse_args(int argc, char **argv, const bench_prog_t *prog, bench_cfg_t *c)
 {
@@ -91,6 +96,7 @@ int bench_parse_args(int argc, char **argv, const bench_prog_t *prog, bench_cfg_
         else if (!strcmp(a, "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(a, "--rep-ms") && i + 1 < argc) rep_ms = atof(argv[++i]);
         else if (!strcmp(a, "--sizes") && i + 1 < argc) sizes = argv[++i];
+        else if (!strcmp(a, "--bind")) c->bind = 1;
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout, argv[0], prog);
             exit(0);
@@ -112,6 +118,7 @@ int bench_parse_args(int argc, char **argv, const bench_prog_t *prog, bench_cfg_
     }
     c->reps = reps ? reps : (c->quick ? 5 : 15);
     c->rep_ns = (rep_ms > 0 ? rep_ms : (c->quick ? prog->quick_rep_ms : 20)) * 1e6;
+    if (c->bind && bind_plan(c)) return -1;
     if (c->reps < 3 || c->reps > BENCH_MAX_REPS) {
         fprintf(stderr, "%s: --reps must be in 3..%d\n", prog_name, BENCH_MAX_REPS);
         return -1;
@@ -440,7 +447,32 @@ static int sys_fail(const char *what)
     return -1;
 }
 
-int bench_fork_producer(int (*fn)(void *arg, int rfd, int wfd), void *arg, bench_peer_t *peer)
+/* --bind: the first two CPUs this process may run on. */
+static int bind_plan(bench_cfg_t *c)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set)) return sys_fail("sched_getaffinity");
+    int n = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && n < 2; cpu++)
+        if (CPU_ISSET(cpu, &set)) c->bind_cpu[n++] = cpu;
+    if (n < 2) {
+        fprintf(stderr, "%s: --bind needs two CPUs, this process may use %d\n", prog_name,
+                CPU_COUNT(&set));
+        return -1;
+    }
+    return 0;
+}
+
+static int bind_to(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set) ? sys_fail("sched_setaffinity") : 0;
+}
+
+int bench_fork_producer(const bench_cfg_t *cfg, int (*fn)(void *arg, int rfd, int wfd), void *arg,
+                        bench_peer_t *peer)
 {
     int to_child[2], from_child[2];
     if (pipe(to_child) || pipe(from_child)) return sys_fail("pipe");
@@ -453,6 +485,7 @@ int bench_fork_producer(int (*fn)(void *arg, int rfd, int wfd), void *arg, bench
         /* The producer must not outlive a consumer killed mid-run. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(1);
+        if (cfg->bind && bind_to(cfg->bind_cpu[1])) _exit(1);
         close(to_child[1]);
         close(from_child[0]);
         int rc = fn(arg, to_child[0], from_child[1]);
@@ -461,6 +494,7 @@ int bench_fork_producer(int (*fn)(void *arg, int rfd, int wfd), void *arg, bench
     close(to_child[0]);
     close(from_child[1]);
     *peer = (bench_peer_t){.child = pid, .rfd = from_child[0], .wfd = to_child[1]};
+    if (cfg->bind && bind_to(cfg->bind_cpu[0])) return -1;
     return 0;
 }
 

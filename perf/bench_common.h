@@ -45,10 +45,12 @@ typedef struct {
     double rep_ns;         /* target duration of one repetition */
     const char *json_path; /* NULL: no JSON */
     int quick;
+    int bind;              /* --bind: consumer and producer on one CPU each */
+    int bind_cpu[2];       /* --bind: the consumer's CPU, the producer's */
     char transport[128];   /* the records' "transport"; the program sets it */
 } bench_cfg_t;
 
-/* --quick, --json FILE, --reps N, --rep-ms MS, --sizes LIST, --help.
+/* --quick, --json FILE, --reps N, --rep-ms MS, --sizes LIST, --bind, --help.
  * Exits 0 after --help; @return -1 (message printed) on a bad option. */
 int bench_parse_args(int argc, char **argv, const bench_prog_t *prog, bench_cfg_t *c);
 
@@ -218,9 +220,12 @@ int bench_put_store(pxs_context_t *ctx, const char *connector, pxs_store_t **sto
 
 /* Fork a producer running fn(arg, rfd, wfd), whose result is its exit
  * status; it dies with the consumer. SIGPIPE is ignored from here on, so
- * that a dead producer shows up as EPIPE, not a killed consumer.
- * @return -1 (message printed) when the pipes or the fork fail. */
-int bench_fork_producer(int (*fn)(void *arg, int rfd, int wfd), void *arg, bench_peer_t *peer);
+ * that a dead producer shows up as EPIPE, not a killed consumer. Under
+ * cfg->bind each process is bound to its CPU (before either starts a
+ * thread, so that all of its threads stay there).
+ * @return -1 (message printed) when the pipes, the fork or the binding fail. */
+int bench_fork_producer(const bench_cfg_t *cfg, int (*fn)(void *arg, int rfd, int wfd), void *arg,
+                        bench_peer_t *peer);
 
 /* Reap the producer, killing it first when rc != 0 (it may be blocked).
  * @return rc, or -1 when rc was 0 but the producer did not exit 0. */

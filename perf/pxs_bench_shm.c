@@ -634,7 +634,7 @@ int main(int argc, char **argv)
     bench_cfg_t cfg;
     if (bench_parse_args(argc, argv, &prog, &cfg)) return 2;
     snprintf(cfg.transport, sizeof cfg.transport, "shm");
-    if (bench_fork_producer(producer_main, &cfg, &cons.peer)) return 1;
+    if (bench_fork_producer(&cfg, producer_main, &cfg, &cons.peer)) return 1;
     cons.cfg = &cfg;
     printf("# pxs %s shm benchmark: producer pid %d, consumer pid %d, %d reps, %d sizes\n",
            pxs_version(), (int)cons.peer.child, (int)getpid(), cfg.reps, cfg.nsizes);

@@ -913,7 +913,7 @@ int main(int argc, char **argv)
         return 1;
     }
     /* Before anything starts UCX: it does not survive fork(). */
-    if (bench_fork_producer(producer_main, &cfg, &cons.peer)) return 1;
+    if (bench_fork_producer(&cfg, producer_main, &cfg, &cons.peer)) return 1;
     cons.cfg = &cfg;
     printf("# pxs %s ucx benchmark (%s): producer pid %d, consumer pid %d, %d reps, %d sizes\n",
            pxs_version(), cfg.transport, (int)cons.peer.child, (int)getpid(), cfg.reps,
