@@ -582,6 +582,19 @@ Test(conformance, a_large_buffer_freed_before_evict_is_caught)
     cr_assert_eq(peer_quit(&peer), 0);
 }
 
+/* A peer started with PXS_TIMEOUT_MS=timeout (its own; ours is kept). */
+static int peer_start_timeout(test_peer_t *peer, const char *timeout, const obj_spec_t *objs,
+                              int n, pxs_proxy_t *p)
+{
+    const char *saved = getenv("PXS_TIMEOUT_MS");
+    char *keep = saved ? strdup(saved) : NULL;
+    setenv("PXS_TIMEOUT_MS", timeout, 1);
+    int rc = peer_start(peer, conn_name, NULL, objs, n, p);
+    if (keep) setenv("PXS_TIMEOUT_MS", keep, 1), free(keep);
+    else unsetenv("PXS_TIMEOUT_MS");
+    return rc;
+}
+
 /* Readers of another process's objects leave nothing behind that its evict
  * must wait for: over ucx, objects of 8 KiB and more on one node are leased
  * to each reader and released after the read, and an evict waits for the
@@ -592,15 +605,9 @@ Test(conformance, evict_after_many_remote_reads_does_not_wait)
     SKIP_WITHOUT_PEER();
     if (!(caps & PXS_CAP_CROSS_PROCESS)) return;
     static const obj_spec_t objs[] = {{1 << 20, OBJ_USER, 48}, {16 << 10, OBJ_USER, 49}};
-    const char *saved = getenv("PXS_TIMEOUT_MS");
-    char *keep = saved ? strdup(saved) : NULL;
-    setenv("PXS_TIMEOUT_MS", "20000", 1); /* the peer's */
     test_peer_t peer;
     pxs_proxy_t p[2];
-    int rc = peer_start(&peer, conn_name, NULL, objs, 2, p);
-    if (keep) setenv("PXS_TIMEOUT_MS", keep, 1), free(keep);
-    else unsetenv("PXS_TIMEOUT_MS");
-    cr_assert_eq(rc, 0);
+    cr_assert_eq(peer_start_timeout(&peer, "20000", objs, 2, p), 0);
     static uint8_t out[1 << 20];
     for (int i = 0; i < 200; i++) {
         cr_assert_eq(pxs_resolve(ctx, &p[i % 2], out, i % 2 ? 16 << 10 : sizeof out, NULL), PXS_OK);
@@ -615,6 +622,35 @@ Test(conformance, evict_after_many_remote_reads_does_not_wait)
     cr_assert_lt(s, 10.0, "the evicts waited %.1f s: a reader's release was lost", s);
     cr_assert_eq(pxs_resolve(ctx, &p[0], out, sizeof out, NULL), PXS_ERR_EVICTED);
     cr_assert_eq(peer_quit(&peer), 0);
+}
+
+/* Whatever bounds the owner's waits (a ucx lease lasts the owner's timeout:
+ * 0 = none, so every leased read is checked against the generation after
+ * its bytes; -1 = for ever), reads deliver the object and an evict ends
+ * them. */
+Test(conformance, reads_hold_whatever_the_owners_timeout)
+{
+    SKIP_WITHOUT_PEER();
+    if (!(caps & PXS_CAP_CROSS_PROCESS)) return;
+    static const obj_spec_t objs[] = {{1 << 20, OBJ_USER, 50}, {64 << 10, OBJ_USER, 51}};
+    static const char *const timeouts[] = {"0", "-1"};
+    static uint8_t out[1 << 20];
+    for (size_t t = 0; t < sizeof timeouts / sizeof timeouts[0]; t++) {
+        test_peer_t peer;
+        pxs_proxy_t p[2];
+        cr_assert_eq(peer_start_timeout(&peer, timeouts[t], objs, 2, p), 0);
+        for (int i = 0; i < 20; i++) {
+            size_t n = i % 2 ? 64 << 10 : sizeof out;
+            memset(out, 0, n);
+            cr_assert_eq(pxs_resolve(ctx, &p[i % 2], out, n, NULL), PXS_OK, "timeout %s",
+                         timeouts[t]);
+            cr_assert(check_pattern(out, n, i % 2 ? 51 : 50), "timeout %s", timeouts[t]);
+        }
+        cr_assert_eq(peer_evict(&peer, 0), PXS_OK);
+        cr_assert_eq(pxs_resolve(ctx, &p[0], out, sizeof out, NULL), PXS_ERR_EVICTED);
+        cr_assert_eq(pxs_resolve(ctx, &p[1], out, 64 << 10, NULL), PXS_OK);
+        cr_assert_eq(peer_quit(&peer), 0);
+    }
 }
 
 /* The ucx connector's own variables are strict like the core's: a malformed
