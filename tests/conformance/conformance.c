@@ -532,30 +532,35 @@ uint32_t pxs__crc32c(uint32_t crc, const void *buf, size_t len);
 
 /* A forged proxy (right checksum, another address or length) must not make
  * an owner read memory that is not the object: with owner-validated gets
- * the owner checks slot, generation, address and length before it reads. */
+ * the owner checks slot, generation, address and length before it reads.
+ * A copy (UCX-allocated memory) that a reader on the same node maps and
+ * reads in place is checked against the extent the owner publishes. */
 Test(conformance, a_forged_address_reads_nothing_of_the_owner)
 {
     SKIP_WITHOUT_PEER();
     if (strcmp(conn_name, "ucx") != 0) return;
     const char *proto = getenv("PXS_UCX_PROTOCOL");
     if (proto && strcmp(proto, "am") != 0) return; /* rma and auto trust the proxy */
-    static const obj_spec_t one[] = {{1 << 16, OBJ_USER, 45}};
+    static const obj_spec_t objs[] = {{1 << 16, OBJ_USER, 45}, {1 << 16, OBJ_COPY, 53}};
     test_peer_t peer;
-    pxs_proxy_t p;
-    cr_assert_eq(peer_start(&peer, conn_name, NULL, one, 1, &p), 0);
-    expect_resolve(&p, 1 << 16, 45);
+    pxs_proxy_t ps[2];
+    cr_assert_eq(peer_start(&peer, conn_name, NULL, objs, 2, ps), 0);
     uint8_t out[1 << 16];
-    for (int field = 0; field < 2; field++) {
-        pxs_proxy_t q = p;
-        uint32_t total = (uint32_t)q.bytes[12] | (uint32_t)q.bytes[13] << 8;
-        if (field == 0) q.bytes[72 + 32 + 1] ^= 0x40; /* data address, 16 KiB away */
-        else q.bytes[49] = 0xF0, q.bytes[50] = 0; /* object size 61440, not 65536 */
-        uint32_t crc = pxs__crc32c(0, q.bytes, total - 4);
-        for (int i = 0; i < 4; i++) q.bytes[total - 4 + i] = (uint8_t)(crc >> (8 * i));
-        pxs_status_t st = pxs_resolve(ctx, &q, out, sizeof out, NULL);
-        cr_assert_eq(st, PXS_ERR_CORRUPT, "field %d: %s", field, pxs_strerror(st));
+    for (int k = 0; k < 2; k++) {
+        expect_resolve(&ps[k], 1 << 16, objs[k].seed);
+        for (int field = 0; field < 2; field++) {
+            pxs_proxy_t q = ps[k];
+            uint32_t total = (uint32_t)q.bytes[12] | (uint32_t)q.bytes[13] << 8;
+            if (field == 0) q.bytes[72 + 32 + 1] ^= 0x40; /* data address, 16 KiB away */
+            else q.bytes[49] = 0xF0, q.bytes[50] = 0; /* object size 61440, not 65536 */
+            uint32_t crc = pxs__crc32c(0, q.bytes, total - 4);
+            for (int i = 0; i < 4; i++) q.bytes[total - 4 + i] = (uint8_t)(crc >> (8 * i));
+            pxs_status_t st = pxs_resolve(ctx, &q, out, sizeof out, NULL);
+            cr_assert_eq(st, PXS_ERR_CORRUPT, "object %d, field %d: %s", k, field,
+                         pxs_strerror(st));
+        }
+        expect_resolve(&ps[k], 1 << 16, objs[k].seed); /* and the owner is fine */
     }
-    expect_resolve(&p, 1 << 16, 45); /* and the owner is fine */
     cr_assert_eq(peer_quit(&peer), 0);
 }
 

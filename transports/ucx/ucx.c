@@ -118,6 +118,38 @@ static pxs_status_t start(ucx_t *u, const pxs_pdesc_t *p, ucx_get_t *g, ucp_rkey
     return PXS_OK;
 }
 
+/* Objects in memory UCX allocated (PXS_PUT_COPY), on one node over shared
+ * memory: UCX maps the owner's segment into this process when it unpacks
+ * the key (ucp_rkey_ptr says so), and its own get would be a memcpy from
+ * that mapping. So read in place, with the generation checks of the shm
+ * connector on the mirror (mapped too) and the owner's extent for the
+ * slot, which the am protocol's owner would have checked: no round trip,
+ * and the owner's CPU is not involved at all. The mapping stays ours until
+ * the key is destroyed, so an evict racing the copy costs nothing but the
+ * bytes, which the second check discards. UNSUPPORTED: not mapped here. */
+static pxs_status_t mapped_get(ucx_get_t *g, const ucx_blob_t *b, uint32_t slot)
+{
+    void *gp, *xp, *src;
+    uint64_t ext_raddr = b->tab_addr + (uint64_t)b->tab_slots * sizeof(uint64_t) +
+                         (uint64_t)slot * sizeof(ucx_ext_t);
+    if (!(b->flags & UCX_BLOB_EXTENTS) || !g->peer->same_node ||
+        ucp_rkey_ptr(g->peer->tab_rkey, g->tab_raddr, &gp) != UCS_OK ||
+        ucp_rkey_ptr(g->peer->tab_rkey, ext_raddr, &xp) != UCS_OK ||
+        ucp_rkey_ptr(g->rkey, g->data_raddr, &src) != UCS_OK)
+        return PXS_ERR_UNSUPPORTED;
+    _Atomic uint64_t *gen = gp;
+    ucx_ext_t *ext = xp;
+    if (atomic_load_explicit(gen, memory_order_acquire) != g->expect) return PXS_ERR_EVICTED;
+    bool exact = atomic_load_explicit(&ext->addr, memory_order_relaxed) == g->data_raddr &&
+                 atomic_load_explicit(&ext->len, memory_order_relaxed) == g->size;
+    if (exact && g->size) memcpy(g->dst, src, g->size);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(gen, memory_order_relaxed) != g->expect) return PXS_ERR_EVICTED;
+    if (!exact) return PXS_ERR_CORRUPT; /* the slot's object is another */
+    /* A dead owner's segment outlives it in our mapping: say so. */
+    return pxs__ucx_peer_alive(g->peer);
+}
+
 /* Our own objects are read in place: no transport is faster, and UCX
  * 1.13's shared-memory loopback was seen serving a freed region's old
  * pages for new memory mapped at the same address (never across processes). */
@@ -148,6 +180,10 @@ static pxs_status_t ucx_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_
     g->dst = dst;
     g->size = p->size;
     g->rkey = rkey;
+    if ((st = mapped_get(g, &b, p->slot)) != PXS_ERR_UNSUPPORTED) {
+        pxs__ucx_get_finish(g, st);
+        return pxs__request_status(req);
+    }
     if (g->peer->use_am) { /* one round trip; large objects: a lease, then a get */
         g->lease = p->size >= g->peer->lease_min;
         pxs__ucx_am_get(g, b.data_addr, p->slot);
@@ -253,14 +289,16 @@ static pxs_status_t ucx_init(pxs_conn_t *c)
     const pxs_objtab_t *t = pxs__conn_objtab(c);
     u->tab_slots = t->hdr->nslots;
     void *mirror;
-    st = pxs__ucx_mem_alloc(c, (size_t)u->tab_slots * sizeof(uint64_t), &mirror);
+    size_t mirror_len = (size_t)u->tab_slots * (sizeof(uint64_t) + sizeof(ucx_ext_t));
+    st = pxs__ucx_mem_alloc(c, mirror_len, &mirror);
     if (st != PXS_OK) {
         pxs__ucx_thread_stop(u);
         pxs__ucx_worker_fini(u);
         goto err;
     }
-    memset(mirror, 0, (size_t)u->tab_slots * sizeof(uint64_t));
+    memset(mirror, 0, mirror_len);
     u->gens = mirror;
+    u->exts = (ucx_ext_t *)(void *)(u->gens + u->tab_slots);
     u->tab_reg = u->regs; /* mem_alloc put it at the front */
     u->tab_addr = (uint64_t)(uintptr_t)mirror;
     st = choose_protocol(u);

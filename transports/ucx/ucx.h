@@ -63,6 +63,16 @@ typedef struct {
     _Atomic uint32_t replies;  /* replies in flight reading the object */
 } ucx_slot_t;
 
+/* What the owner exposes per slot in its mirror, after the generations:
+ * readers that map the mirror check a proxy's address and length with it
+ * (ucx.c mapped_get). Written before the generation is published. */
+typedef struct ucx_ext {
+    _Atomic uint64_t addr, len;
+} ucx_ext_t;
+
+/* Blob flags (header offset 6). */
+#define UCX_BLOB_EXTENTS 1u /* the mirror holds extents after the generations */
+
 /* The request of an owner-validated get. */
 typedef struct {
     uint64_t id, gen, addr, len;
@@ -85,6 +95,8 @@ typedef struct ucx {
     ucx_reg_t *tab_reg;       /* generations of our objects, for remote checks: */
     _Atomic uint64_t *gens;   /* a mirror of the core's table in UCX-allocated
                                * memory, which UCX reads one-sidedly on a node */
+    struct ucx_ext *exts;     /* [tab_slots], after gens: each live object's
+                               * extent, for readers that map the table */
     uint64_t tab_addr;
     uint32_t tab_slots;
     ucx_peer_t **peers;
@@ -179,7 +191,7 @@ pxs_status_t pxs__ucx_pack(pxs_conn_t *conn, const pxs_object_t *obj, uint8_t *b
 
 /* ucx_peer.c */
 typedef struct {
-    uint16_t addr_len, rkey_len, tab_rkey_len;
+    uint16_t addr_len, rkey_len, tab_rkey_len, flags;
     pid_t pid;
     uint32_t tab_slots;
     uint64_t start, node, data_addr, tab_addr;

@@ -178,7 +178,7 @@ pxs_status_t pxs__ucx_pack(pxs_conn_t *conn, const pxs_object_t *obj, uint8_t *b
     pxs_wr16(b, (uint16_t)u->addr_len);
     pxs_wr16(b + 2, (uint16_t)r->rkey_len);
     pxs_wr16(b + 4, (uint16_t)t->rkey_len);
-    pxs_wr16(b + 6, 0);
+    pxs_wr16(b + 6, UCX_BLOB_EXTENTS);
     pxs_wr32(b + 8, (uint32_t)u->pid);
     pxs_wr32(b + 12, u->tab_slots);
     pxs_wr64(b + 16, u->start);
@@ -190,6 +190,9 @@ pxs_status_t pxs__ucx_pack(pxs_conn_t *conn, const pxs_object_t *obj, uint8_t *b
     memcpy(p + u->addr_len, r->rkey, r->rkey_len);
     memcpy(p + u->addr_len + r->rkey_len, t->rkey, t->rkey_len);
     pxs__ucx_am_expose(u, obj->slot, obj->addr, obj->len);
+    atomic_store_explicit(&u->exts[obj->slot].addr, (uint64_t)(uintptr_t)obj->addr,
+                          memory_order_relaxed);
+    atomic_store_explicit(&u->exts[obj->slot].len, (uint64_t)obj->len, memory_order_relaxed);
     atomic_store_explicit(&u->gens[obj->slot], obj->gen, memory_order_release);
     *len_p = need;
     return PXS_OK;

@@ -23,6 +23,7 @@ pxs_status_t pxs__ucx_blob_parse(const pxs_pdesc_t *p, ucx_blob_t *b)
     b->addr_len = pxs_rd16(s);
     b->rkey_len = pxs_rd16(s + 2);
     b->tab_rkey_len = pxs_rd16(s + 4);
+    b->flags = pxs_rd16(s + 6);
     b->pid = (pid_t)pxs_rd32(s + 8);
     b->tab_slots = pxs_rd32(s + 12);
     b->start = pxs_rd64(s + 16);
