@@ -50,6 +50,37 @@ static int full_read(int fd, void *buf, size_t len)
     return 0;
 }
 
+/* Put objs->kind of objs->size bytes filled from seed; *buf_p: the buffer
+ * when it is OBJ_MAPPED (peer_free_buffer's), else NULL. Sends the proxy
+ * (length 0: the put failed). */
+static void put_one(pxs_context_t *ctx, pxs_store_t *store, const obj_spec_t *o, unsigned seed,
+                    pxs_proxy_t *proxy, void **buf_p, int reply_fd)
+{
+    void *buf = NULL;
+    size_t sz = o->size ? o->size : 1;
+    if (o->kind == OBJ_ALLOC) {
+        if (pxs_alloc(ctx, sz, &buf) != PXS_OK) _exit(3);
+    } else if (o->kind == OBJ_MAPPED) {
+        buf = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (buf == MAP_FAILED) _exit(3);
+    } else {
+        buf = malloc(sz);
+    }
+    fill_pattern(buf, o->size, seed);
+    *buf_p = o->kind == OBJ_MAPPED ? buf : NULL;
+    pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS,
+                           .flags = o->kind == OBJ_COPY     ? PXS_PUT_COPY | PXS_PUT_NO_INLINE
+                                    : o->kind == OBJ_INLINE ? 0
+                                                            : PXS_PUT_NO_INLINE};
+    int32_t st = pxs_put(store, buf, o->size, &pp, proxy);
+    if (o->kind == OBJ_COPY) {
+        memset(buf, 0xEE, sz); /* the copy must not see this */
+    }
+    uint32_t len = (uint32_t)pxs_proxy_len(proxy);
+    if (st != PXS_OK) len = 0;
+    if (full_write(reply_fd, &len, sizeof len) || full_write(reply_fd, proxy->bytes, len)) _exit(4);
+}
+
 /* The peer's main loop; never returns. */
 void peer_serve(int cmd_fd, int reply_fd, const char *connector, const char *domain,
                      const obj_spec_t *objs, size_t nobjs)
@@ -62,32 +93,8 @@ void peer_serve(int cmd_fd, int reply_fd, const char *connector, const char *dom
     pxs_proxy_t *proxies = calloc(nobjs, sizeof *proxies);
     void **bufs = calloc(nobjs, sizeof *bufs);
     if (!proxies || !bufs) _exit(2);
-    for (size_t i = 0; i < nobjs; i++) {
-        void *buf = NULL;
-        size_t sz = objs[i].size ? objs[i].size : 1;
-        if (objs[i].kind == OBJ_ALLOC) {
-            if (pxs_alloc(ctx, sz, &buf) != PXS_OK) _exit(3);
-        } else if (objs[i].kind == OBJ_MAPPED) {
-            buf = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-            if (buf == MAP_FAILED) _exit(3);
-        } else {
-            buf = malloc(sz);
-        }
-        fill_pattern(buf, objs[i].size, objs[i].seed);
-        bufs[i] = objs[i].kind == OBJ_MAPPED ? buf : NULL;
-        pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS,
-                               .flags = objs[i].kind == OBJ_COPY     ? PXS_PUT_COPY | PXS_PUT_NO_INLINE
-                                        : objs[i].kind == OBJ_INLINE ? 0
-                                                                     : PXS_PUT_NO_INLINE};
-        int32_t st = pxs_put(store, buf, objs[i].size, &pp, &proxies[i]);
-        if (objs[i].kind == OBJ_COPY) {
-            memset(buf, 0xEE, sz); /* the copy must not see this */
-        }
-        uint32_t len = (uint32_t)pxs_proxy_len(&proxies[i]);
-        if (st != PXS_OK) len = 0;
-        if (full_write(reply_fd, &len, sizeof len) || full_write(reply_fd, proxies[i].bytes, len))
-            _exit(4);
-    }
+    for (size_t i = 0; i < nobjs; i++)
+        put_one(ctx, store, &objs[i], objs[i].seed, &proxies[i], &bufs[i], reply_fd);
     for (;;) {
         char cmd;
         uint32_t arg;
@@ -95,6 +102,10 @@ void peer_serve(int cmd_fd, int reply_fd, const char *connector, const char *dom
         if (cmd == 'e') {
             int32_t st = arg < nobjs ? pxs_evict(store, &proxies[arg]) : PXS_ERR_INVALID_PARAM;
             if (full_write(reply_fd, &st, sizeof st)) _exit(5);
+        } else if (cmd == 'r') { /* evict object arg & 0xffff, put it again from seed arg >> 16 */
+            size_t i = arg & 0xffff;
+            if (i >= nobjs || pxs_evict(store, &proxies[i]) != PXS_OK) _exit(6);
+            put_one(ctx, store, &objs[i], arg >> 16, &proxies[i], &bufs[i], reply_fd);
         } else if (cmd == 'f') { /* a caller's error: free before evict */
             int32_t st = arg < nobjs && bufs[arg] ? PXS_OK : PXS_ERR_INVALID_PARAM;
             if (st == PXS_OK) munmap(bufs[arg], objs[arg].size), bufs[arg] = NULL;
@@ -124,6 +135,18 @@ static void peer_exec(const char *exe, int cmd_fd, int reply_fd, const char *con
     _exit(127);
 }
 
+/* One proxy as put_one sends it. */
+static int recv_proxy(test_peer_t *p, pxs_proxy_t *proxy)
+{
+    uint32_t len;
+    uint8_t wire[PXS_PROXY_MAX];
+    if (full_read(p->reply_fd, &len, sizeof len) || len == 0 || len > PXS_PROXY_MAX) return -1;
+    if (full_read(p->reply_fd, wire, len)) return -1;
+    return pxs_proxy_decode(wire, len, proxy) == PXS_OK ? 0 : -1;
+}
+
+static int peer_cmd(test_peer_t *p, char cmd, uint32_t arg);
+
 int peer_start(test_peer_t *p, const char *connector, const char *domain, const obj_spec_t *objs,
                size_t nobjs, pxs_proxy_t *proxies)
 {
@@ -145,15 +168,15 @@ int peer_start(test_peer_t *p, const char *connector, const char *domain, const 
     p->pid = pid;
     p->cmd_fd = to[1];
     p->reply_fd = from[0];
-    for (size_t i = 0; i < nobjs; i++) {
-        uint32_t len;
-        if (full_read(p->reply_fd, &len, sizeof len) || len > PXS_PROXY_MAX) return -1;
-        if (len == 0) return -1;
-        uint8_t wire[PXS_PROXY_MAX];
-        if (full_read(p->reply_fd, wire, len)) return -1;
-        if (pxs_proxy_decode(wire, len, &proxies[i]) != PXS_OK) return -1;
-    }
+    for (size_t i = 0; i < nobjs; i++)
+        if (recv_proxy(p, &proxies[i])) return -1;
     return 0;
+}
+
+int peer_reput(test_peer_t *p, size_t i, unsigned seed, pxs_proxy_t *proxy)
+{
+    if (i > 0xffff || seed > 0xffff) return -1;
+    return peer_cmd(p, 'r', (uint32_t)i | (uint32_t)seed << 16) || recv_proxy(p, proxy) ? -1 : 0;
 }
 
 static int peer_cmd(test_peer_t *p, char cmd, uint32_t arg)

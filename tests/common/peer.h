@@ -31,6 +31,10 @@ int peer_start(test_peer_t *p, const char *connector, const char *domain,
                const obj_spec_t *objs, size_t nobjs, pxs_proxy_t *proxies);
 /* Ask the peer to evict object i; returns the pxs status it got. */
 int peer_evict(test_peer_t *p, size_t i);
+/* Evict object i and put one of the same kind and size again, filled from
+ * seed (at most 0xffff), as the owner's next object in that memory would
+ * be; *proxy: the new proxy. 0 on success. */
+int peer_reput(test_peer_t *p, size_t i, unsigned seed, pxs_proxy_t *proxy);
 /* Free object i's buffer without evicting it (a caller's error, on purpose). */
 int peer_free_buffer(test_peer_t *p, size_t i);
 /* Clean exit (finalize) and reap. */

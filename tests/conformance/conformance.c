@@ -587,6 +587,33 @@ Test(conformance, a_large_buffer_freed_before_evict_is_caught)
     cr_assert_eq(peer_quit(&peer), 0);
 }
 
+/* An owner that evicts and puts again tends to get the same memory back (a
+ * copy at the same address, of the same size): a reader that keeps what it
+ * learnt of the old object (keys, mappings) gets the new bytes through the
+ * new proxy, and EVICTED through the old one, never the old bytes. */
+Test(conformance, memory_reused_after_evict_gives_the_new_bytes)
+{
+    SKIP_WITHOUT_PEER();
+    if (!(caps & PXS_CAP_CROSS_PROCESS)) return;
+    static const obj_spec_t objs[] = {
+        {1 << 20, OBJ_COPY, 60}, {4096, OBJ_COPY, 61}, {1 << 20, OBJ_ALLOC, 62}, {1 << 20, OBJ_USER, 63}};
+    enum { N = sizeof objs / sizeof objs[0] };
+    test_peer_t peer;
+    pxs_proxy_t p[N];
+    cr_assert_eq(peer_start(&peer, conn_name, NULL, objs, N, p), 0);
+    static uint8_t out[1 << 20];
+    for (unsigned round = 1; round <= 5; round++) {
+        for (size_t i = 0; i < N; i++) {
+            expect_resolve(&p[i], objs[i].size, objs[i].seed + 100 * (round - 1));
+            pxs_proxy_t old = p[i];
+            cr_assert_eq(peer_reput(&peer, i, objs[i].seed + 100 * round, &p[i]), 0);
+            cr_assert_eq(pxs_resolve(ctx, &old, out, objs[i].size, NULL), PXS_ERR_EVICTED,
+                         "object %zu, round %u", i, round);
+        }
+    }
+    cr_assert_eq(peer_quit(&peer), 0);
+}
+
 /* A peer started with PXS_TIMEOUT_MS=timeout (its own; ours is kept). */
 static int peer_start_timeout(test_peer_t *peer, const char *timeout, const obj_spec_t *objs,
                               int n, pxs_proxy_t *p)

@@ -118,7 +118,7 @@ static pxs_status_t start(ucx_t *u, const pxs_pdesc_t *p, ucx_get_t *g, ucp_rkey
     return PXS_OK;
 }
 
-/* Objects in memory UCX allocated (PXS_PUT_COPY), on one node over shared
+/* Objects in memory UCX allocated (PXS_PUT_COPY, pxs_alloc), on one node over shared
  * memory: UCX maps the owner's segment into this process when it unpacks
  * the key (ucp_rkey_ptr says so), and its own get would be a memcpy from
  * that mapping. So read in place, with the generation checks of the shm
@@ -132,10 +132,11 @@ static pxs_status_t mapped_get(ucx_get_t *g, const ucx_blob_t *b, uint32_t slot)
     void *gp, *xp, *src;
     uint64_t ext_raddr = b->tab_addr + (uint64_t)b->tab_slots * sizeof(uint64_t) +
                          (uint64_t)slot * sizeof(ucx_ext_t);
+    /* The object's key first: ordinary memory (most gets) fails there. */
     if (!(b->flags & UCX_BLOB_EXTENTS) || !g->peer->same_node ||
+        ucp_rkey_ptr(g->rkey, g->data_raddr, &src) != UCS_OK ||
         ucp_rkey_ptr(g->peer->tab_rkey, g->tab_raddr, &gp) != UCS_OK ||
-        ucp_rkey_ptr(g->peer->tab_rkey, ext_raddr, &xp) != UCS_OK ||
-        ucp_rkey_ptr(g->rkey, g->data_raddr, &src) != UCS_OK)
+        ucp_rkey_ptr(g->peer->tab_rkey, ext_raddr, &xp) != UCS_OK)
         return PXS_ERR_UNSUPPORTED;
     _Atomic uint64_t *gen = gp;
     ucx_ext_t *ext = xp;
