@@ -79,8 +79,9 @@ typedef struct pxs_conn_ops {
     /* Optional (NULL: pxs_handle_read falls back to get of the whole
      * object). open does once what every read of p needs (find the owner,
      * map, pin) into *state; read copies len bytes at off (in range) into
-     * dst before it returns, validating the generation as get does; close
-     * undoes open. */
+     * dst before it returns, validating the generation as get does
+     * (PXS_ERR_UNSUPPORTED: not for this object; the core then gets the
+     * whole object); close undoes open. */
     pxs_status_t (*open)(pxs_conn_t *conn, const pxs_pdesc_t *p, void **state_p);
     pxs_status_t (*read)(pxs_conn_t *conn, const pxs_pdesc_t *p, void *state, uint64_t off,
                          void *dst, size_t len);

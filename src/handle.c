@@ -53,20 +53,20 @@ pxs_status_t pxs_handle_read(pxs_handle_t *h, uint64_t offset, void *dst, size_t
         memcpy(dst, d->data + offset, len);
         return PXS_OK;
     }
-    if (!h->conn->ops->read) {
-        if (offset == 0 && len == d->size) return pxs__resolve_desc(h->ctx, d, dst, len);
-        /* The connector reads whole objects only: one, then the part. */
-        uint8_t *all = malloc(d->size ? (size_t)d->size : 1);
-        if (!all) return PXS_ERR_NO_MEMORY;
-        pxs_status_t st = pxs__resolve_desc(h->ctx, d, all, (size_t)d->size);
-        if (st == PXS_OK) memcpy(dst, all + offset, len);
+    if (h->conn->ops->read) {
+        pxs_status_t st = h->conn->ops->read(h->conn, d, h->state, offset, dst, len);
+        /* A stale object never yields bytes, even partly copied ones. */
         if (st == PXS_ERR_EVICTED) memset(dst, 0, len);
-        free(all);
-        return st;
+        if (st != PXS_ERR_UNSUPPORTED) return st;
     }
-    pxs_status_t st = h->conn->ops->read(h->conn, d, h->state, offset, dst, len);
-    /* A stale object never yields bytes, even partly copied ones. */
+    /* No read op, or none for this object: the whole object, then the part. */
+    if (offset == 0 && len == d->size) return pxs__resolve_desc(h->ctx, d, dst, len);
+    uint8_t *all = malloc(d->size ? (size_t)d->size : 1);
+    if (!all) return PXS_ERR_NO_MEMORY;
+    pxs_status_t st = pxs__resolve_desc(h->ctx, d, all, (size_t)d->size);
+    if (st == PXS_OK) memcpy(dst, all + offset, len);
     if (st == PXS_ERR_EVICTED) memset(dst, 0, len);
+    free(all);
     return st;
 }
 

@@ -3,6 +3,10 @@
  * connector cannot support are excluded by its capability bits, as fabtests
  * does per provider; they still check that the refusal is clean. */
 #include <criterion/criterion.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -561,6 +565,86 @@ Test(conformance, a_forged_address_reads_nothing_of_the_owner)
         }
         expect_resolve(&ps[k], 1 << 16, objs[k].seed); /* and the owner is fine */
     }
+    cr_assert_eq(peer_quit(&peer), 0);
+}
+
+/* Does this run read pxs_alloc objects of owners on the node through their
+ * mapped segments? shm always; ucx where UCX may use shared memory
+ * (transports/ucx/ucx_node.c) unless PXS_UCX_NODE_MAP=0. */
+static bool node_segments_mapped(void)
+{
+    if (!strcmp(conn_name, "shm")) return true;
+    if (strcmp(conn_name, "ucx") != 0) return false;
+    const char *off = getenv("PXS_UCX_NODE_MAP"), *tls = getenv("UCX_TLS");
+    if (off && !strcmp(off, "0")) return false;
+    return !tls || !*tls || tls[0] == '^' || strstr(tls, "all") || strstr(tls, "sm") ||
+           strstr(tls, "cma");
+}
+
+/* SIGSTOP a peer, with a waker that sends SIGCONT after 20 s whatever
+ * becomes of this test: a failed assertion leaves no stopped process
+ * behind (holding the runner's output open). */
+static pid_t peer_stop(pid_t pid)
+{
+    pid_t waker = fork();
+    if (waker == 0) {
+        sleep(20);
+        kill(pid, SIGCONT);
+        _exit(0);
+    }
+    cr_assert(waker > 0);
+    cr_assert_eq(kill(pid, SIGSTOP), 0);
+    return waker;
+}
+
+static void peer_cont(pid_t pid, pid_t waker)
+{
+    cr_assert_eq(kill(pid, SIGCONT), 0);
+    kill(waker, SIGKILL);
+    waitpid(waker, NULL, 0);
+}
+
+/* Such objects need nothing of their owner: with its process stopped
+ * (SIGSTOP), whole and partial reads still give the bytes at once (through
+ * the owner's worker they would time out). For ucx the proxy names the
+ * segment and an offset in it: a forged offset beyond the segment is
+ * refused, an unknown segment is gone. */
+Test(conformance, node_segments_are_read_with_the_owner_stopped)
+{
+    SKIP_WITHOUT_PEER();
+    if (!node_segments_mapped()) return;
+    static const obj_spec_t objs[] = {{1 << 20, OBJ_ALLOC, 70}, {100, OBJ_ALLOC, 71}};
+    test_peer_t peer;
+    pxs_proxy_t p[2];
+    cr_assert_eq(peer_start(&peer, conn_name, NULL, objs, 2, p), 0);
+    pid_t waker = peer_stop(peer.pid);
+    expect_resolve(&p[0], 1 << 20, 70);
+    expect_resolve(&p[1], 100, 71);
+    static uint8_t want[1 << 20], part[1000];
+    fill_pattern(want, sizeof want, 70);
+    pxs_handle_t *h;
+    cr_assert_eq(pxs_handle_open(ctx, &p[0], &h), PXS_OK);
+    cr_assert_eq(pxs_handle_read(h, 4097, part, sizeof part), PXS_OK);
+    cr_assert(!memcmp(part, want + 4097, sizeof part), "partial read differs");
+    pxs_handle_close(h);
+    if (!strcmp(conn_name, "ucx")) {
+        for (int field = 0; field < 2; field++) {
+            pxs_proxy_t q = p[1];
+            uint32_t total = (uint32_t)q.bytes[12] | (uint32_t)q.bytes[13] << 8;
+            const uint8_t *b = q.bytes + 72; /* the blob: three key lengths, then flags */
+            size_t seg_at = 72 + 48 + (size_t)(b[0] | b[1] << 8) + (size_t)(b[2] | b[3] << 8) +
+                            (size_t)(b[4] | b[5] << 8);
+            cr_assert_eq(seg_at + 12 + 4, total, "a pxs_alloc object's proxy names its segment");
+            if (field == 0) q.bytes[seg_at + 4 + 5] ^= 0x01; /* offset + 1 TiB */
+            else q.bytes[seg_at] ^= 0x80;                    /* another segment id */
+            uint32_t crc = pxs__crc32c(0, q.bytes, total - 4);
+            for (int i = 0; i < 4; i++) q.bytes[total - 4 + i] = (uint8_t)(crc >> (8 * i));
+            pxs_status_t st = pxs_resolve(ctx, &q, part, sizeof part, NULL);
+            cr_assert_eq(st, field == 0 ? PXS_ERR_CORRUPT : PXS_ERR_EVICTED, "field %d: %s",
+                         field, pxs_strerror(st));
+        }
+    }
+    peer_cont(peer.pid, waker);
     cr_assert_eq(peer_quit(&peer), 0);
 }
 

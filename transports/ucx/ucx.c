@@ -166,16 +166,15 @@ static pxs_status_t self_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b
 static pxs_status_t ucx_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_request_t *req)
 {
     ucx_t *u = c->priv;
-    if (p->owner == pxs__conn_owner_id(c)) {
-        ucx_blob_t sb;
-        pxs_status_t st = pxs__ucx_blob_parse(p, &sb);
-        return st == PXS_OK ? self_get(u, p, &sb, dst) : st;
-    }
-    ucx_get_t *g = pxs__request_scratch(req);
     ucx_blob_t b;
+    pxs_status_t st = pxs__ucx_blob_parse(p, &b);
+    if (st != PXS_OK) return st;
+    if (p->owner == pxs__conn_owner_id(c)) return self_get(u, p, &b, dst);
+    if ((st = pxs__ucx_node_get(u, p, &b, dst)) != PXS_ERR_UNSUPPORTED) return st;
+    ucx_get_t *g = pxs__request_scratch(req);
     ucp_rkey_h rkey;
     memset(g, 0, sizeof *g);
-    pxs_status_t st = start(u, p, g, &rkey, &b);
+    st = start(u, p, g, &rkey, &b);
     if (st != PXS_OK) return st;
     g->req = req;
     g->dst = dst;
@@ -213,16 +212,15 @@ static void ucx_cancel(pxs_conn_t *c, pxs_request_t *req)
 static pxs_status_t ucx_check(pxs_conn_t *c, const pxs_pdesc_t *p)
 {
     ucx_t *u = c->priv;
-    if (p->owner == pxs__conn_owner_id(c)) {
-        ucx_blob_t sb;
-        pxs_status_t st = pxs__ucx_blob_parse(p, &sb);
-        return st == PXS_OK ? self_get(u, p, &sb, NULL) : st;
-    }
-    ucx_get_t g;
     ucx_blob_t b;
+    pxs_status_t st = pxs__ucx_blob_parse(p, &b);
+    if (st != PXS_OK) return st;
+    if (p->owner == pxs__conn_owner_id(c)) return self_get(u, p, &b, NULL);
+    if ((st = pxs__ucx_node_get(u, p, &b, NULL)) != PXS_ERR_UNSUPPORTED) return st;
+    ucx_get_t g;
     ucp_rkey_h rkey;
     memset(&g, 0, sizeof g);
-    pxs_status_t st = start(u, p, &g, &rkey, &b);
+    st = start(u, p, &g, &rkey, &b);
     if (st != PXS_OK) return st;
     g.phase = 2; /* one read of the generation, no bytes */
     issue_gen(&g);
@@ -304,6 +302,7 @@ static pxs_status_t ucx_init(pxs_conn_t *c)
     u->tab_addr = (uint64_t)(uintptr_t)mirror;
     st = choose_protocol(u);
     if (st == PXS_OK) st = pxs__ucx_am_init(u);
+    if (st == PXS_OK) pxs__ucx_node_init(u);
     if (st != PXS_OK) {
         pxs__ucx_thread_stop(u);
         pxs__ucx_regs_fini(u);
@@ -318,10 +317,37 @@ err:
     return st;
 }
 
+/* Handles: objects mapped on this node (ucx_node.c) are read in place;
+ * for the others read answers UNSUPPORTED and the core gets the whole
+ * object, as for a connector without handles. */
+static pxs_status_t ucx_hopen(pxs_conn_t *c, const pxs_pdesc_t *p, void **state_p)
+{
+    ucx_blob_t b;
+    pxs_status_t st = pxs__ucx_blob_parse(p, &b);
+    *state_p = NULL;
+    if (st != PXS_OK) return st;
+    if (p->owner == pxs__conn_owner_id(c)) return PXS_OK;
+    st = pxs__ucx_node_open(c->priv, p, &b, state_p);
+    return st == PXS_ERR_UNSUPPORTED ? PXS_OK : st;
+}
+
+static pxs_status_t ucx_hread(pxs_conn_t *c, const pxs_pdesc_t *p, void *state, uint64_t off,
+                              void *dst, size_t len)
+{
+    if (!state) return PXS_ERR_UNSUPPORTED;
+    return pxs__ucx_node_read(c->priv, p, state, off, dst, len);
+}
+
+static void ucx_hclose(pxs_conn_t *c, const pxs_pdesc_t *p, void *state)
+{
+    if (state) pxs__ucx_node_close(c->priv, p, state);
+}
+
 static void ucx_fini(pxs_conn_t *c)
 {
     ucx_t *u = c->priv;
     pxs__ucx_thread_stop(u);
+    pxs__ucx_node_fini(u);
     pxs__ucx_peers_fini(u);
     pxs__ucx_regs_fini(u);
     pxs__ucx_worker_fini(u);
@@ -354,4 +380,7 @@ const pxs_conn_ops_t pxs__conn_ucx_ops = {
     .view = pxs__conn_unsup_view,
     .view_release = pxs__conn_noop_view_release,
     .progress = pxs__ucx_progress,
+    .open = ucx_hopen,
+    .read = ucx_hread,
+    .close = ucx_hclose,
 };

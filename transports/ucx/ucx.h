@@ -16,7 +16,8 @@
  *    8 u32 owner pid              12 u32 owner's table slots
  *   16 u64 owner start time       24 u64 owner node id
  *   32 u64 data address           40 u64 address of the generation array
- *   48 worker address, data rkey, table rkey */
+ *   48 worker address, data rkey, table rkey
+ *   then, with UCX_BLOB_SEG: u32 pxs_alloc segment id, u64 offset in it */
 #define UCX_BLOB_HDR 48
 
 /* A registered region (the registration cache). */
@@ -72,6 +73,8 @@ typedef struct ucx_ext {
 
 /* Blob flags (header offset 6). */
 #define UCX_BLOB_EXTENTS 1u /* the mirror holds extents after the generations */
+#define UCX_BLOB_SEG     2u /* the bytes lie in a pxs_alloc segment (ucx_node.c) */
+#define UCX_BLOB_SEG_LEN 12
 
 /* The request of an owner-validated get. */
 typedef struct {
@@ -125,6 +128,9 @@ typedef struct ucx {
     struct ucx_get **am_gets; /* outstanding gets by id index */
     uint32_t *am_free;
     uint32_t am_cap, am_nfree, am_seq;
+    /* same-node reads of pxs_alloc segments (ucx_node.c) */
+    bool node_map;            /* PXS_UCX_NODE_MAP, and node_one_sided */
+    pxs_conn_t shm;           /* a shm connector instance: its reader */
 } ucx_t;
 
 enum { UCX_PROTO_AUTO, UCX_PROTO_AM, UCX_PROTO_RMA };
@@ -196,8 +202,25 @@ typedef struct {
     uint32_t tab_slots;
     uint64_t start, node, data_addr, tab_addr;
     const uint8_t *addr, *rkey, *tab_rkey;
+    uint32_t seg;             /* UCX_BLOB_SEG: segment id, else 0 */
+    uint64_t seg_off;
 } ucx_blob_t;
 pxs_status_t pxs__ucx_blob_parse(const pxs_pdesc_t *p, ucx_blob_t *b);
+
+/* ucx_node.c */
+void pxs__ucx_node_init(ucx_t *u);
+void pxs__ucx_node_fini(ucx_t *u);
+/* Read (dst) or check (dst NULL) an object of a pxs_alloc segment of an
+ * owner on this node through the mapped segment. PXS_ERR_UNSUPPORTED:
+ * not such an object, or not here; use UCX. */
+pxs_status_t pxs__ucx_node_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b, void *dst);
+/* Handles of such objects: the shm reader's, pinned once (open gives
+ * PXS_ERR_UNSUPPORTED for any other object). */
+pxs_status_t pxs__ucx_node_open(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b,
+                                void **state_p);
+pxs_status_t pxs__ucx_node_read(ucx_t *u, const pxs_pdesc_t *p, void *state, uint64_t off,
+                                void *dst, size_t len);
+void pxs__ucx_node_close(ucx_t *u, const pxs_pdesc_t *p, void *state);
 /* Find or connect the owner; caller holds u->lock. */
 pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b,
                                ucx_peer_t **peer_p, ucp_rkey_h *rkey_p);

@@ -170,7 +170,8 @@ pxs_status_t pxs__ucx_pack(pxs_conn_t *conn, const pxs_object_t *obj, uint8_t *b
     ucx_t *u = conn->priv;
     const ucx_reg_t *r = obj->memh;
     const ucx_reg_t *t = u->tab_reg;
-    size_t need = UCX_BLOB_HDR + u->addr_len + r->rkey_len + t->rkey_len;
+    size_t keys_end = UCX_BLOB_HDR + u->addr_len + r->rkey_len + t->rkey_len;
+    size_t need = keys_end + (obj->seg ? UCX_BLOB_SEG_LEN : 0);
     if (need > cap) {
         pxs_error("UCX remote access needs %zu bytes, a proxy holds %zu", need, cap);
         return PXS_ERR_NO_RESOURCE;
@@ -178,7 +179,7 @@ pxs_status_t pxs__ucx_pack(pxs_conn_t *conn, const pxs_object_t *obj, uint8_t *b
     pxs_wr16(b, (uint16_t)u->addr_len);
     pxs_wr16(b + 2, (uint16_t)r->rkey_len);
     pxs_wr16(b + 4, (uint16_t)t->rkey_len);
-    pxs_wr16(b + 6, UCX_BLOB_EXTENTS);
+    pxs_wr16(b + 6, UCX_BLOB_EXTENTS | (obj->seg ? UCX_BLOB_SEG : 0));
     pxs_wr32(b + 8, (uint32_t)u->pid);
     pxs_wr32(b + 12, u->tab_slots);
     pxs_wr64(b + 16, u->start);
@@ -189,6 +190,10 @@ pxs_status_t pxs__ucx_pack(pxs_conn_t *conn, const pxs_object_t *obj, uint8_t *b
     memcpy(p, u->addr, u->addr_len);
     memcpy(p + u->addr_len, r->rkey, r->rkey_len);
     memcpy(p + u->addr_len + r->rkey_len, t->rkey, t->rkey_len);
+    if (obj->seg) { /* same-node readers may map it (ucx_node.c) */
+        pxs_wr32(b + keys_end, obj->seg->id);
+        pxs_wr64(b + keys_end + 4, (uint64_t)((uint8_t *)obj->addr - (uint8_t *)obj->seg->base));
+    }
     pxs__ucx_am_expose(u, obj->slot, obj->addr, obj->len);
     atomic_store_explicit(&u->exts[obj->slot].addr, (uint64_t)(uintptr_t)obj->addr,
                           memory_order_relaxed);

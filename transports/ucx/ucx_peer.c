@@ -30,9 +30,14 @@ pxs_status_t pxs__ucx_blob_parse(const pxs_pdesc_t *p, ucx_blob_t *b)
     b->node = pxs_rd64(s + 24);
     b->data_addr = pxs_rd64(s + 32);
     b->tab_addr = pxs_rd64(s + 40);
-    if ((size_t)UCX_BLOB_HDR + b->addr_len + b->rkey_len + b->tab_rkey_len != p->blob_len ||
-        b->addr_len == 0 || b->rkey_len == 0 || b->tab_rkey_len == 0)
+    size_t seg_len = b->flags & UCX_BLOB_SEG ? UCX_BLOB_SEG_LEN : 0;
+    size_t keys_end = (size_t)UCX_BLOB_HDR + b->addr_len + b->rkey_len + b->tab_rkey_len;
+    if (keys_end + seg_len != p->blob_len || b->addr_len == 0 || b->rkey_len == 0 ||
+        b->tab_rkey_len == 0)
         return PXS_ERR_CORRUPT;
+    b->seg = seg_len ? pxs_rd32(s + keys_end) : 0;
+    b->seg_off = seg_len ? pxs_rd64(s + keys_end + 4) : 0;
+    if (seg_len && b->seg == 0) return PXS_ERR_CORRUPT;
     if (p->slot >= b->tab_slots || b->pid <= 0) return PXS_ERR_CORRUPT;
     b->addr = s + UCX_BLOB_HDR;
     b->rkey = b->addr + b->addr_len;
