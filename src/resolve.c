@@ -41,9 +41,10 @@ static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, void
     r->conn = conn;
     r->dst = dst;
     r->dst_len = d->size;
-    r->deadline_ns = pxs__deadline(ctx, timeout_ms);
     st = conn->ops->get(conn, d, dst, r);
     if (st == PXS_INPROGRESS) {
+        /* Only now: a get done at once (a mapped copy) reads no clock. */
+        r->deadline_ns = pxs__deadline(ctx, timeout_ms);
         *req_p = r;
         return st;
     }

@@ -45,6 +45,8 @@ typedef struct {
     uint64_t start;
     bool same_node;
     int pidfd;                 /* same node: liveness that pid reuse can't fool */
+    const pxs_live_page_t *live; /* same node: its liveness page (one load), or NULL */
+    uint32_t live_tid;
     ucp_ep_h ep;               /* NULL after a reset; recreated on use */
     ucp_rkey_h tab_rkey;
     ucx_rkey_t *rkeys;

@@ -116,6 +116,7 @@ pxs_status_t pxs__ucx_peer_alive(const ucx_peer_t *q)
 {
     if (atomic_load(&q->dead)) return PXS_ERR_PEER_DEAD;
     if (!q->same_node) return PXS_OK;
+    if (q->live && pxs__live_check(q->live, q->live_tid)) return PXS_OK;
     if (q->pidfd >= 0)
         return syscall(SYS_pidfd_send_signal, q->pidfd, 0, NULL, 0) != 0 && errno == ESRCH
                    ? PXS_ERR_PEER_DEAD
@@ -151,6 +152,9 @@ pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t 
         if (q->same_node) {
             q->pidfd = (int)syscall(SYS_pidfd_open, b->pid, 0);
             if (pxs__proc_alive(b->pid, b->start) != PXS_OK) atomic_store(&q->dead, 1);
+            /* Mapped after the pidfd check: while the page's holder lives,
+             * so does the process the pidfd names. */
+            else q->live = pxs__live_map(b->pid, b->start, &q->live_tid);
         }
         u->peers[u->npeers++] = q;
     }
@@ -219,6 +223,7 @@ void pxs__ucx_peers_fini(ucx_t *u)
         pxs__ucx_peer_reset(u, q);
         free(q->rkeys);
         if (q->pidfd >= 0) close(q->pidfd);
+        pxs__live_unmap(q->live);
         free(q);
     }
     free(u->peers);
