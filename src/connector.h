@@ -144,6 +144,12 @@ pxs_status_t pxs__conn_register(const pxs_conn_ops_t *ops);
 /* Built-in connectors (transports/<name>/). */
 extern const pxs_conn_ops_t pxs__conn_local_ops;
 extern const pxs_conn_ops_t pxs__conn_shm_ops;
+/* The shm connector's blob (PXS_SHM_BLOB_LEN bytes) for an object of process
+ * pid (started at start) on node: in its segment seg at offset where, or
+ * (seg 0) at address where. Other connectors hand such objects to it. */
+#define PXS_SHM_BLOB_LEN 32
+void pxs__shm_blob_write(uint8_t *b, pid_t pid, uint32_t seg, uint64_t start, uint64_t node,
+                         uint64_t where);
 extern const pxs_conn_ops_t pxs__conn_ucx_ops; /* with PXS_HAVE_UCX */
 
 #endif

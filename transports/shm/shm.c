@@ -28,7 +28,7 @@
 
 /* Blob: u32 pid, u32 segment id (0: user memory), u64 start time,
  *       u64 node id, u64 address (user memory) or offset (segment). */
-#define SHM_BLOB_LEN 32
+#define SHM_BLOB_LEN PXS_SHM_BLOB_LEN
 
 typedef struct {
     uint32_t id;
@@ -124,17 +124,24 @@ static pxs_status_t shm_mem_reg(pxs_conn_t *c, pxs_object_t *o)
 }
 static void shm_mem_dereg(pxs_conn_t *c, pxs_object_t *o) { (void)c, (void)o; }
 
+void pxs__shm_blob_write(uint8_t *b, pid_t pid, uint32_t seg, uint64_t start, uint64_t node,
+                         uint64_t where)
+{
+    pxs_wr32(b, (uint32_t)pid);
+    pxs_wr32(b + 4, seg);
+    pxs_wr64(b + 8, start);
+    pxs_wr64(b + 16, node);
+    pxs_wr64(b + 24, where);
+}
+
 static pxs_status_t shm_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *b, size_t cap,
                              size_t *len_p)
 {
     shm_t *s = c->priv;
     if (cap < SHM_BLOB_LEN) return PXS_ERR_NO_RESOURCE;
-    pxs_wr32(b, (uint32_t)s->pid);
-    pxs_wr32(b + 4, o->seg ? o->seg->id : 0);
-    pxs_wr64(b + 8, s->start);
-    pxs_wr64(b + 16, s->node);
-    pxs_wr64(b + 24, o->seg ? (uint64_t)((uint8_t *)o->addr - (uint8_t *)o->seg->base)
-                            : (uint64_t)(uintptr_t)o->addr);
+    pxs__shm_blob_write(b, s->pid, o->seg ? o->seg->id : 0, s->start, s->node,
+                        o->seg ? (uint64_t)((uint8_t *)o->addr - (uint8_t *)o->seg->base)
+                               : (uint64_t)(uintptr_t)o->addr);
     *len_p = SHM_BLOB_LEN;
     return PXS_OK;
 }

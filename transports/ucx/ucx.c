@@ -96,15 +96,13 @@ void pxs__ucx_rma_data(ucx_get_t *g)
     else if (UCS_PTR_IS_ERR(r)) pxs__ucx_get_finish(g, pxs__ucx_status(UCS_PTR_STATUS(r)));
 }
 
-/* Common start of a get or a check: the peer, its keys, the state. */
+/* Common start of a get or a check (blob parsed): the peer, its keys, the state. */
 static pxs_status_t start(ucx_t *u, const pxs_pdesc_t *p, ucx_get_t *g, ucp_rkey_h *rkey_p,
-                          ucx_blob_t *b)
+                          const ucx_blob_t *b)
 {
-    pxs_status_t st = pxs__ucx_blob_parse(p, b);
-    if (st != PXS_OK) return st;
     pthread_mutex_lock(&u->lock);
     ucx_peer_t *q;
-    st = pxs__ucx_peer_get(u, p, b, &q, rkey_p);
+    pxs_status_t st = pxs__ucx_peer_get(u, p, b, &q, rkey_p);
     pthread_mutex_unlock(&u->lock);
     if (st != PXS_OK) return st;
     g->u = u;

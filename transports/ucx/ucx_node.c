@@ -19,10 +19,6 @@
 #include "../../src/log.h"
 #include "ucx.h"
 
-/* The shm connector's blob (transports/shm/shm.c): u32 pid, u32 segment
- * id, u64 start time, u64 node id, u64 offset in the segment. */
-#define SHM_BLOB_LEN 32
-
 void pxs__ucx_node_init(ucx_t *u)
 {
     const char *env = getenv("PXS_UCX_NODE_MAP");
@@ -44,24 +40,20 @@ void pxs__ucx_node_fini(ucx_t *u)
 
 /* The shm connector's proxy of the same object, blob in sb. */
 static bool shm_desc(const ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b,
-                     uint8_t sb[SHM_BLOB_LEN], pxs_pdesc_t *d)
+                     uint8_t sb[PXS_SHM_BLOB_LEN], pxs_pdesc_t *d)
 {
     if (!u->node_map || !b->seg || b->node != u->node) return false;
-    pxs_wr32(sb, (uint32_t)b->pid);
-    pxs_wr32(sb + 4, b->seg);
-    pxs_wr64(sb + 8, b->start);
-    pxs_wr64(sb + 16, b->node);
-    pxs_wr64(sb + 24, b->seg_off);
+    pxs__shm_blob_write(sb, b->pid, b->seg, b->start, b->node, b->seg_off);
     *d = *p;
     d->blob = sb;
-    d->blob_len = SHM_BLOB_LEN;
+    d->blob_len = PXS_SHM_BLOB_LEN;
     d->connector = PXS_CONNECTOR_SHM;
     return true;
 }
 
 pxs_status_t pxs__ucx_node_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b, void *dst)
 {
-    uint8_t sb[SHM_BLOB_LEN];
+    uint8_t sb[PXS_SHM_BLOB_LEN];
     pxs_pdesc_t d;
     if (!shm_desc(u, p, b, sb, &d)) return PXS_ERR_UNSUPPORTED;
     /* The shm reader checks the offset against the segment it maps and
@@ -72,7 +64,7 @@ pxs_status_t pxs__ucx_node_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t 
 pxs_status_t pxs__ucx_node_open(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b,
                                 void **state_p)
 {
-    uint8_t sb[SHM_BLOB_LEN];
+    uint8_t sb[PXS_SHM_BLOB_LEN];
     pxs_pdesc_t d;
     *state_p = NULL;
     if (!shm_desc(u, p, b, sb, &d)) return PXS_ERR_UNSUPPORTED;
