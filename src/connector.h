@@ -150,6 +150,40 @@ extern const pxs_conn_ops_t pxs__conn_shm_ops;
 #define PXS_SHM_BLOB_LEN 32
 void pxs__shm_blob_write(uint8_t *b, pid_t pid, uint32_t seg, uint64_t start, uint64_t node,
                          uint64_t where);
+uint64_t pxs__shm_blob_node(const uint8_t *b);
+
+/* Same-node reads of pxs_alloc objects for connectors whose own path
+ * cannot map an owner's memory (ucx: UCX 1.13 maps only memory it
+ * allocated; mpi: a dynamic window is never shared memory). Their proxy
+ * of an object in a pxs_alloc segment also carries the shm connector's
+ * blob of it, and a reader on the owner's node reads through the shm
+ * reader held here: segment mapped once, offset bounds-checked,
+ * generation before and after the copy, the owner's liveness page
+ * (src/conn_node.c). One per connector instance; calls on it follow the
+ * shm connector's thread rules (any thread). */
+typedef struct {
+    pxs_conn_t shm;
+    bool on;
+} pxs_conn_node_t;
+/* Start the reader (on failure the instance stays off: every call then
+ * answers PXS_ERR_UNSUPPORTED) and stop it. */
+pxs_status_t pxs__conn_node_init(pxs_conn_node_t *n, pxs_context_t *ctx);
+void pxs__conn_node_fini(pxs_conn_node_t *n);
+/* The shm blob of obj (PXS_SHM_BLOB_LEN bytes) for its proxy: false if
+ * obj is not in a pxs_alloc segment. */
+bool pxs__conn_node_blob(const pxs_object_t *obj, uint8_t *sb);
+/* Read p's bytes into dst (NULL: check only) through its shm blob sb.
+ * PXS_ERR_UNSUPPORTED: the owner is on another node, or the reader is
+ * off (the caller's own path then serves). */
+pxs_status_t pxs__conn_node_get(pxs_conn_node_t *n, const pxs_pdesc_t *p, const uint8_t *sb,
+                                void *dst);
+/* Handle ops through the reader (open: PXS_ERR_UNSUPPORTED as for get;
+ * the state keeps what it needs of sb). */
+pxs_status_t pxs__conn_node_open(pxs_conn_node_t *n, const pxs_pdesc_t *p, const uint8_t *sb,
+                                 void **state_p);
+pxs_status_t pxs__conn_node_read(pxs_conn_node_t *n, const pxs_pdesc_t *p, void *state,
+                                 uint64_t off, void *dst, size_t len);
+void pxs__conn_node_close(pxs_conn_node_t *n, const pxs_pdesc_t *p, void *state);
 extern const pxs_conn_ops_t pxs__conn_ucx_ops; /* with PXS_HAVE_UCX */
 
 #endif

@@ -134,6 +134,8 @@ void pxs__shm_blob_write(uint8_t *b, pid_t pid, uint32_t seg, uint64_t start, ui
     pxs_wr64(b + 24, where);
 }
 
+uint64_t pxs__shm_blob_node(const uint8_t *b) { return pxs_rd64(b + 16); }
+
 static pxs_status_t shm_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *b, size_t cap,
                              size_t *len_p)
 {

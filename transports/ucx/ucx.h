@@ -130,9 +130,9 @@ typedef struct ucx {
     struct ucx_get **am_gets; /* outstanding gets by id index */
     uint32_t *am_free;
     uint32_t am_cap, am_nfree, am_seq;
-    /* same-node reads of pxs_alloc segments (ucx_node.c) */
-    bool node_map;            /* PXS_UCX_NODE_MAP, and node_one_sided */
-    pxs_conn_t shm;           /* a shm connector instance: its reader */
+    /* same-node reads of pxs_alloc segments (ucx_node.c); on with
+     * PXS_UCX_NODE_MAP and node_one_sided */
+    pxs_conn_node_t node_rd;
 } ucx_t;
 
 enum { UCX_PROTO_AUTO, UCX_PROTO_AM, UCX_PROTO_RMA };

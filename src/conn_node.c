@@ -1,0 +1,83 @@
+/* Same-node reads of pxs_alloc objects for connectors whose own path cannot
+ * map an owner's memory (ucx, mpi): a shm connector instance read through
+ * the shm blob their proxies carry. See connector.h. */
+#include <unistd.h>
+
+#include "pxs_int.h"
+
+pxs_status_t pxs__conn_node_init(pxs_conn_node_t *n, pxs_context_t *ctx)
+{
+    n->on = false;
+    n->shm = (pxs_conn_t){.ops = &pxs__conn_shm_ops, .ctx = ctx};
+    pxs_status_t st = n->shm.ops->init(&n->shm);
+    n->on = st == PXS_OK;
+    return st;
+}
+
+void pxs__conn_node_fini(pxs_conn_node_t *n)
+{
+    if (!n->on) return;
+    n->on = false;
+    n->shm.ops->fini(&n->shm);
+}
+
+bool pxs__conn_node_blob(const pxs_object_t *o, uint8_t *sb)
+{
+    if (!o->seg) return false;
+    /* Per process (a forked child is another one): the start time is a
+     * read of /proc, so it is looked up once. */
+    static __thread pid_t pid;
+    static __thread uint64_t start;
+    pid_t me = getpid();
+    if (pid != me) {
+        start = pxs__proc_start_time(me);
+        pid = me;
+    }
+    pxs__shm_blob_write(sb, me, o->seg->id, start, pxs__node_id(),
+                        (uint64_t)((const uint8_t *)o->addr - (const uint8_t *)o->seg->base));
+    return true;
+}
+
+/* The shm connector's proxy of the same object: p with sb for its blob. */
+static bool shm_desc(const pxs_conn_node_t *n, const pxs_pdesc_t *p, const uint8_t *sb,
+                     pxs_pdesc_t *d)
+{
+    if (!n->on || pxs__shm_blob_node(sb) != pxs__node_id()) return false;
+    *d = *p;
+    d->blob = sb;
+    d->blob_len = PXS_SHM_BLOB_LEN;
+    d->connector = PXS_CONNECTOR_SHM;
+    return true;
+}
+
+pxs_status_t pxs__conn_node_get(pxs_conn_node_t *n, const pxs_pdesc_t *p, const uint8_t *sb,
+                                void *dst)
+{
+    pxs_pdesc_t d;
+    if (!shm_desc(n, p, sb, &d)) return PXS_ERR_UNSUPPORTED;
+    /* The shm reader checks the offset against the segment it maps and
+     * the generation in the owner's table before and after the copy. */
+    return dst ? n->shm.ops->get(&n->shm, &d, dst, NULL) : n->shm.ops->check(&n->shm, &d);
+}
+
+pxs_status_t pxs__conn_node_open(pxs_conn_node_t *n, const pxs_pdesc_t *p, const uint8_t *sb,
+                                 void **state_p)
+{
+    pxs_pdesc_t d;
+    *state_p = NULL;
+    if (!shm_desc(n, p, sb, &d)) return PXS_ERR_UNSUPPORTED;
+    return n->shm.ops->open(&n->shm, &d, state_p);
+}
+
+/* The shm reader's handle needs of p only the slot and generation, which
+ * both proxies share. */
+pxs_status_t pxs__conn_node_read(pxs_conn_node_t *n, const pxs_pdesc_t *p, void *state,
+                                 uint64_t off, void *dst, size_t len)
+{
+    return n->shm.ops->read(&n->shm, p, state, off, dst, len);
+}
+
+void pxs__conn_node_close(pxs_conn_node_t *n, const pxs_pdesc_t *p, void *state)
+{
+    n->shm.ops->close(&n->shm, p, state);
+}
