@@ -6,15 +6,25 @@
  * A get reads the bytes, flushes, then reads the object's generation: the
  * owner revokes before its caller may free or reuse the memory, and
  * generations never return, so an unchanged generation read after the
- * bytes proves they were the object's (seqlock reader, one-sided). */
+ * bytes proves they were the object's (seqlock reader, one-sided).
+ *
+ * Gets are non-blocking: get issues the bytes and queues the request;
+ * progress settles every queued get together, one flush per target for
+ * the bytes and one for the generations (read as one span per target when
+ * the slots are near), so a window of resolves costs two round trips per
+ * target, not two per get. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "mpi_int.h"
 
-#define BLOB_LEN 40 /* group u64, rank u32, slots u32, data u64, table u64 */
+#define BLOB_LEN 40 /* group u64, rank u32, slots u32, data u64, table u64, flags u64 */
+#define BLOB_SEG 1u /* flag: the shm blob of a pxs_alloc object follows (mpi_node) */
 #define CHUNK    (1u << 30)
 #define ALIGN    64
+#define GSPAN    512 /* slots read as one span of the generation table, at most */
+
+static int settle_pending(pxs_mpi_t *m);
 
 static const pxs_objtab_t *tab_of(pxs_conn_t *c) { return pxs__conn_objtab(c); }
 
@@ -30,6 +40,7 @@ pxs_status_t pxs__mpi_conn_setup(pxs_mpi_t *m)
         return pxs__mpi_status(rc, "MPI_Win_create_dynamic");
     }
     MPI_Win_set_errhandler(m->win, MPI_ERRORS_RETURN);
+    pthread_mutex_init(&m->pend_lock, NULL);
     m->regions = calloc(m->max_attach ? m->max_attach : 1, sizeof *m->regions);
     if (!m->regions) goto err;
     if (m->pool_size) {
@@ -51,6 +62,7 @@ err:
     m->pool = NULL;
     m->pool_free = NULL;
     m->regions = NULL;
+    pthread_mutex_destroy(&m->pend_lock);
     MPI_Win_free(&m->win);
     return PXS_ERR_NO_MEMORY;
 }
@@ -58,6 +70,7 @@ err:
 void pxs__mpi_conn_free(pxs_mpi_t *m)
 {
     if (!m->win_open) return;
+    settle_pending(m); /* gets still queued complete before the window goes */
     m->win_open = false;
     if (m->epoch) MPI_Win_unlock_all(m->win);
     m->epoch = false;
@@ -73,8 +86,12 @@ void pxs__mpi_conn_free(pxs_mpi_t *m)
     }
     free(m->pool);
     free(m->regions);
+    free(m->gbuf);
+    pthread_mutex_destroy(&m->pend_lock);
     m->pool = NULL;
     m->regions = NULL;
+    m->gbuf = NULL;
+    m->gbuf_cap = 0;
     m->nregions = 0;
     m->tab_attached = NULL;
 }
@@ -91,6 +108,10 @@ static pxs_status_t mc_init(pxs_conn_t *c)
     if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "MPI_Win_attach (generations)");
     m->tab_attached = (const void *)t->gens;
     c->priv = m;
+    /* Same-node reads of pxs_alloc objects (PXS_MPI_NODE_MAP=0: off). */
+    const char *env = getenv("PXS_MPI_NODE_MAP");
+    if (!(env && !strcmp(env, "0")) && pxs__conn_node_init(&m->node_rd, c->ctx) != PXS_OK)
+        pxs_debug("mpi: no shm reader; pxs_alloc objects on this node go through MPI_Get");
     /* The epoch opens once the regions every proxy needs are attached. */
     rc = MPI_Win_lock_all(MPI_MODE_NOCHECK, m->win);
     if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "MPI_Win_lock_all");
@@ -98,7 +119,11 @@ static pxs_status_t mc_init(pxs_conn_t *c)
     return PXS_OK;
 }
 
-static void mc_fini(pxs_conn_t *c) { (void)c; /* pxs__mpi_conn_free tears the window down */ }
+static void mc_fini(pxs_conn_t *c)
+{
+    /* pxs__mpi_conn_free tears the window down */
+    if (c->priv) pxs__conn_node_fini(&((pxs_mpi_t *)c->priv)->node_rd);
+}
 
 /* --- pool for copying puts: first fit, coalescing ----------------------- */
 
@@ -224,7 +249,7 @@ static pxs_status_t mc_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *blob,
                             size_t *len_p)
 {
     pxs_mpi_t *m = c->priv;
-    if (cap < BLOB_LEN) return PXS_ERR_NO_RESOURCE;
+    if (cap < BLOB_LEN + PXS_SHM_BLOB_LEN) return PXS_ERR_NO_RESOURCE;
     MPI_Aint data = 0, tab = 0;
     MPI_Get_address(o->addr, &data);
     MPI_Get_address((void *)m->tab_attached, &tab);
@@ -233,8 +258,12 @@ static pxs_status_t mc_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *blob,
     pxs_wr32(blob + 12, tab_of(c)->hdr->nslots);
     pxs_wr64(blob + 16, (uint64_t)data);
     pxs_wr64(blob + 24, (uint64_t)tab);
-    pxs_wr64(blob + 32, 0);
-    *len_p = BLOB_LEN;
+    /* A pxs_alloc object is also named by its segment: readers on this
+     * node map it rather than ask MPI (a dynamic window is never shared
+     * memory to Open MPI). */
+    bool seg = pxs__conn_node_blob(o, blob + BLOB_LEN);
+    pxs_wr64(blob + 32, seg ? BLOB_SEG : 0);
+    *len_p = BLOB_LEN + (seg ? PXS_SHM_BLOB_LEN : 0);
     return PXS_OK;
 }
 
@@ -243,12 +272,17 @@ static pxs_status_t mc_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *blob,
 typedef struct {
     int rank;
     uint64_t data, tab;
+    const uint8_t *sb; /* BLOB_SEG: the shm blob, else NULL */
 } blob_t;
 
 static pxs_status_t blob_parse(pxs_conn_t *c, const pxs_pdesc_t *p, blob_t *b)
 {
     pxs_mpi_t *m = c->priv;
-    if (p->blob_len != BLOB_LEN || pxs_rd64(p->blob + 32) != 0) return PXS_ERR_CORRUPT;
+    if (p->blob_len < BLOB_LEN) return PXS_ERR_CORRUPT;
+    uint64_t flags = pxs_rd64(p->blob + 32);
+    if ((flags & ~(uint64_t)BLOB_SEG) ||
+        p->blob_len != BLOB_LEN + (flags & BLOB_SEG ? PXS_SHM_BLOB_LEN : 0))
+        return PXS_ERR_CORRUPT;
     if (pxs_rd64(p->blob) != pxs_group_info(c->ctx, NULL, NULL)) {
         pxs_debug("mpi proxy from another communicator or job");
         return PXS_ERR_FOREIGN;
@@ -261,6 +295,7 @@ static pxs_status_t blob_parse(pxs_conn_t *c, const pxs_pdesc_t *p, blob_t *b)
     b->rank = (int)rank;
     b->data = pxs_rd64(p->blob + 16);
     b->tab = pxs_rd64(p->blob + 24);
+    b->sb = flags & BLOB_SEG ? p->blob + BLOB_LEN : NULL;
     return PXS_OK;
 }
 
@@ -281,14 +316,29 @@ static pxs_status_t read_gen(pxs_mpi_t *m, const blob_t *b, const pxs_pdesc_t *p
     return g == p->gen ? PXS_OK : PXS_ERR_EVICTED;
 }
 
+/* A get in flight, in its request's scratch. */
+typedef struct {
+    pxs_request_t *next;   /* m->pend_head queue, then the batch */
+    int rank;
+    uint32_t slot;
+    uint64_t tab, gen;     /* the owner's generation table; the proxy's */
+    pxs_status_t st;       /* while settling: PXS_INPROGRESS or the failure */
+    size_t gi;             /* its generation's index in m->gbuf */
+    uint32_t lo, span;     /* a group's leader: slots [lo, +span) in one get */
+    bool flushed, grouped, lead, in_span;
+} mc_req_t;
+
+static mc_req_t *rq(pxs_request_t *r) { return pxs__request_scratch(r); }
+
 static pxs_status_t mc_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_request_t *req)
 {
-    (void)req;
     pxs_mpi_t *m = c->priv;
     if (!m->win_open) return PXS_ERR_UNREACHABLE;
     blob_t b;
     pxs_status_t st = blob_parse(c, p, &b);
     if (st != PXS_OK) return st;
+    if (b.sb && (st = pxs__conn_node_get(&m->node_rd, p, b.sb, dst)) != PXS_ERR_UNSUPPORTED)
+        return st; /* read on this node, done */
     for (uint64_t off = 0; off < p->size; off += CHUNK) {
         int n = (int)(p->size - off < CHUNK ? p->size - off : CHUNK);
         int rc = MPI_Get((uint8_t *)dst + off, n, MPI_BYTE, b.rank, (MPI_Aint)(b.data + off), n,
@@ -302,8 +352,167 @@ static pxs_status_t mc_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_r
                                                               : PXS_ERR_EVICTED;
         }
     }
-    if (p->size && MPI_Win_flush(b.rank, m->win) != MPI_SUCCESS) return PXS_ERR_EVICTED;
-    return read_gen(m, &b, p);
+    mc_req_t *q = rq(req);
+    *q = (mc_req_t){.rank = b.rank, .slot = p->slot, .tab = b.tab, .gen = p->gen};
+    /* Queued only once its bytes are issued: a flush that a concurrent
+     * progress makes before this point is simply repeated. */
+    pthread_mutex_lock(&m->pend_lock);
+    if (m->pend_tail) rq(m->pend_tail)->next = req;
+    else __atomic_store_n(&m->pend_head, req, __ATOMIC_RELEASE);
+    m->pend_tail = req;
+    pthread_mutex_unlock(&m->pend_lock);
+    return PXS_INPROGRESS;
+}
+
+/* Flush every target rank of the batch once (the ones still in play);
+ * a rank whose flush fails sets fail on its requests. */
+static void flush_ranks(pxs_mpi_t *m, pxs_request_t *batch, pxs_status_t fail)
+{
+    for (pxs_request_t *r = batch; r; r = rq(r)->next) rq(r)->flushed = false;
+    for (pxs_request_t *r = batch; r; r = rq(r)->next) {
+        mc_req_t *q = rq(r);
+        if (q->flushed || q->st != PXS_INPROGRESS) continue;
+        int rc = MPI_Win_flush(q->rank, m->win);
+        for (pxs_request_t *s = r; s; s = rq(s)->next) {
+            mc_req_t *o = rq(s);
+            if (o->rank != q->rank) continue;
+            o->flushed = true;
+            if (rc != MPI_SUCCESS && o->st == PXS_INPROGRESS) o->st = fail;
+        }
+    }
+}
+
+/* Give every (rank, table) group of the batch its place in m->gbuf: one
+ * span when its slots lie within GSPAN, else one entry each. */
+static size_t place_generations(pxs_request_t *batch)
+{
+    size_t n = 0;
+    for (pxs_request_t *r = batch; r; r = rq(r)->next)
+        rq(r)->grouped = rq(r)->lead = rq(r)->in_span = false;
+    for (pxs_request_t *r = batch; r; r = rq(r)->next) {
+        mc_req_t *q = rq(r);
+        if (q->grouped || q->st != PXS_INPROGRESS) continue;
+        uint32_t lo = q->slot, hi = q->slot;
+        for (pxs_request_t *s = r; s; s = rq(s)->next) {
+            mc_req_t *o = rq(s);
+            if (o->st != PXS_INPROGRESS || o->rank != q->rank || o->tab != q->tab) continue;
+            lo = o->slot < lo ? o->slot : lo;
+            hi = o->slot > hi ? o->slot : hi;
+        }
+        q->lead = true;
+        q->lo = lo;
+        q->span = hi - lo < GSPAN ? hi - lo + 1 : 0;
+        size_t base = n;
+        for (pxs_request_t *s = r; s; s = rq(s)->next) {
+            mc_req_t *o = rq(s);
+            if (o->st != PXS_INPROGRESS || o->rank != q->rank || o->tab != q->tab) continue;
+            o->grouped = true;
+            o->in_span = q->span != 0;
+            o->gi = q->span ? base + (o->slot - lo) : n++;
+        }
+        if (q->span) n = base + q->span;
+    }
+    return n;
+}
+
+static void fail_group(pxs_request_t *lead, pxs_status_t st)
+{
+    mc_req_t *q = rq(lead);
+    for (pxs_request_t *s = lead; s; s = rq(s)->next) {
+        mc_req_t *o = rq(s);
+        if (o->st == PXS_INPROGRESS && o->rank == q->rank && o->tab == q->tab) o->st = st;
+    }
+}
+
+/* Settle a batch: its bytes land (one flush per target), then the
+ * generations of all its slots are read (one get per group) and returned
+ * (one flush per target), and each request completes. */
+static int settle(pxs_mpi_t *m, pxs_request_t *batch)
+{
+    for (pxs_request_t *r = batch; r; r = rq(r)->next) rq(r)->st = PXS_INPROGRESS;
+    flush_ranks(m, batch, PXS_ERR_EVICTED);
+    size_t n = place_generations(batch);
+    if (n > m->gbuf_cap) {
+        uint64_t *g = realloc(m->gbuf, n * sizeof *g);
+        if (g) {
+            m->gbuf = g;
+            m->gbuf_cap = n;
+        } else {
+            for (pxs_request_t *r = batch; r; r = rq(r)->next)
+                if (rq(r)->st == PXS_INPROGRESS) rq(r)->st = PXS_ERR_NO_MEMORY;
+        }
+    }
+    for (pxs_request_t *r = batch; r; r = rq(r)->next) {
+        mc_req_t *q = rq(r);
+        if (q->st != PXS_INPROGRESS || (q->in_span && !q->lead)) continue;
+        uint32_t first = q->in_span ? q->lo : q->slot, cnt = q->in_span ? q->span : 1;
+        size_t at = q->in_span ? q->gi - (q->slot - q->lo) : q->gi;
+        MPI_Aint where = (MPI_Aint)(q->tab + (uint64_t)first * sizeof(uint64_t));
+        int rc = MPI_Get(m->gbuf + at, (int)(cnt * 8), MPI_BYTE, q->rank, where, (int)(cnt * 8),
+                         MPI_BYTE, m->win);
+        if (rc != MPI_SUCCESS) {
+            pxs__mpi_status(rc, "MPI_Get (generation)");
+            if (q->in_span) fail_group(r, PXS_ERR_UNREACHABLE);
+            else q->st = PXS_ERR_UNREACHABLE;
+        }
+    }
+    flush_ranks(m, batch, PXS_ERR_UNREACHABLE);
+    int done = 0;
+    for (pxs_request_t *r = batch, *next; r; r = next) {
+        mc_req_t *q = rq(r);
+        next = q->next; /* a completed request may be freed at once */
+        pxs_status_t st = q->st;
+        if (st == PXS_INPROGRESS) {
+            st = m->gbuf[q->gi] == q->gen ? PXS_OK : PXS_ERR_EVICTED;
+            if (st != PXS_OK)
+                pxs_debug("mpi: generation of slot %u at rank %d is %llu, proxy has %llu",
+                          q->slot, q->rank, (unsigned long long)m->gbuf[q->gi],
+                          (unsigned long long)q->gen);
+        }
+        pxs__request_complete(r, st);
+        done++;
+    }
+    return done;
+}
+
+static int settle_pending(pxs_mpi_t *m)
+{
+    if (!__atomic_load_n(&m->pend_head, __ATOMIC_ACQUIRE)) return 0;
+    pthread_mutex_lock(&m->pend_lock);
+    pxs_request_t *batch = m->pend_head;
+    __atomic_store_n(&m->pend_head, NULL, __ATOMIC_RELEASE);
+    m->pend_tail = NULL;
+    pthread_mutex_unlock(&m->pend_lock);
+    if (!batch) return 0;
+    if (!m->win_open) {
+        int n = 0;
+        for (pxs_request_t *r = batch, *next; r; r = next, n++) {
+            next = rq(r)->next;
+            pxs__request_complete(r, PXS_ERR_UNREACHABLE);
+        }
+        return n;
+    }
+    return settle(m, batch);
+}
+
+static int mc_progress(pxs_conn_t *c) { return c->priv ? settle_pending(c->priv) : 0; }
+
+/* MPI cannot cancel an RMA operation: the request leaves the queue, and a
+ * flush of its target makes sure dst is written no more. */
+static void mc_cancel(pxs_conn_t *c, pxs_request_t *req)
+{
+    pxs_mpi_t *m = c->priv;
+    bool queued = false;
+    pthread_mutex_lock(&m->pend_lock);
+    for (pxs_request_t **pp = &m->pend_head, *prev = NULL; *pp; prev = *pp, pp = &rq(*pp)->next) {
+        if (*pp != req) continue;
+        *pp = rq(req)->next;
+        if (m->pend_tail == req) m->pend_tail = prev;
+        queued = true;
+        break;
+    }
+    pthread_mutex_unlock(&m->pend_lock);
+    if (queued && m->win_open) MPI_Win_flush(rq(req)->rank, m->win);
 }
 
 static pxs_status_t mc_check(pxs_conn_t *c, const pxs_pdesc_t *p)
@@ -312,14 +521,44 @@ static pxs_status_t mc_check(pxs_conn_t *c, const pxs_pdesc_t *p)
     if (!m->win_open) return PXS_ERR_UNREACHABLE;
     blob_t b;
     pxs_status_t st = blob_parse(c, p, &b);
-    return st != PXS_OK ? st : read_gen(m, &b, p);
+    if (st != PXS_OK) return st;
+    if (b.sb && (st = pxs__conn_node_get(&m->node_rd, p, b.sb, NULL)) != PXS_ERR_UNSUPPORTED)
+        return st;
+    return read_gen(m, &b, p);
+}
+
+/* Handles: pxs_alloc objects of an owner on this node are read in place;
+ * for the others read answers UNSUPPORTED and the core gets the whole
+ * object, as for a connector without handles. */
+static pxs_status_t mc_hopen(pxs_conn_t *c, const pxs_pdesc_t *p, void **state_p)
+{
+    pxs_mpi_t *m = c->priv;
+    blob_t b;
+    *state_p = NULL;
+    pxs_status_t st = blob_parse(c, p, &b);
+    if (st != PXS_OK || !b.sb) return st;
+    st = pxs__conn_node_open(&m->node_rd, p, b.sb, state_p);
+    return st == PXS_ERR_UNSUPPORTED ? PXS_OK : st;
+}
+
+static pxs_status_t mc_hread(pxs_conn_t *c, const pxs_pdesc_t *p, void *state, uint64_t off,
+                             void *dst, size_t len)
+{
+    if (!state) return PXS_ERR_UNSUPPORTED;
+    return pxs__conn_node_read(&((pxs_mpi_t *)c->priv)->node_rd, p, state, off, dst, len);
+}
+
+static void mc_hclose(pxs_conn_t *c, const pxs_pdesc_t *p, void *state)
+{
+    if (state) pxs__conn_node_close(&((pxs_mpi_t *)c->priv)->node_rd, p, state);
 }
 
 const pxs_conn_ops_t pxs__conn_mpi_ops = {
     .size = sizeof(pxs_conn_ops_t),
     .name = "mpi",
     .id = PXS_CONNECTOR_MPI,
-    .caps = PXS_CAP_CROSS_PROCESS | PXS_CAP_CROSS_NODE | PXS_CAP_ZERO_COPY_PUT,
+    .caps = PXS_CAP_CROSS_PROCESS | PXS_CAP_CROSS_NODE | PXS_CAP_ZERO_COPY_PUT |
+            PXS_CAP_NONBLOCKING,
     .memtypes = 1u << PXS_MEMTYPE_HOST,
     .summary = "MPI-RMA: dynamic window, passive-target MPI_Get (libpxs_mpi, pxs_mpi_init)",
     .init = mc_init,
@@ -330,9 +569,12 @@ const pxs_conn_ops_t pxs__conn_mpi_ops = {
     .mem_dereg = mc_mem_dereg,
     .pack_remote = mc_pack,
     .get = mc_get,
-    .cancel = pxs__conn_noop_cancel,
+    .cancel = mc_cancel,
     .check = mc_check,
     .view = pxs__conn_unsup_view,
     .view_release = pxs__conn_noop_view_release,
-    .progress = pxs__conn_noop_progress,
+    .progress = mc_progress,
+    .open = mc_hopen,
+    .read = mc_hread,
+    .close = mc_hclose,
 };

@@ -4,6 +4,7 @@
 #define PXS_MPI_INT_H
 
 #include <mpi.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -54,6 +55,15 @@ struct pxs_mpi {
     uint8_t *pool;              /* attached once; copying puts land here */
     pxs_mpi_blk_t *pool_free;
     const void *tab_attached;   /* generation table, attached once */
+    /* Gets whose bytes are issued and not yet validated (mpi_conn.c):
+     * progress flushes them together. pend_lock guards the list only
+     * (get appends outside the context's lock; progress and cancel run
+     * under it). */
+    pthread_mutex_t pend_lock;
+    pxs_request_t *pend_head, *pend_tail;
+    uint64_t *gbuf;             /* generations read back by one progress */
+    size_t gbuf_cap;
+    pxs_conn_node_t node_rd;    /* same-node reads of pxs_alloc objects */
 
     MPI_Request fin_req;        /* finalize barrier in flight */
     bool leaving;

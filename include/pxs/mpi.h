@@ -28,10 +28,14 @@
  * 4.1's osc/rdma reads an ordinary buffer by cross-memory attach on one
  * node (the owner does nothing); over TCP between nodes only osc/pt2pt
  * works, which serves gets with messages when the owner is inside MPI.
- * Zero-copy puts attach the caller's buffer, and Open MPI bounds how many
- * regions one window may have: pxs keeps at most max_attach of them
- * (PXS_ERR_NO_RESOURCE beyond); copying puts and pxs_alloc-like memory
- * come from one attached pool and do not count.
+ * Zero-copy puts attach the caller's buffer (pxs_alloc memory too), and
+ * Open MPI bounds how many regions one window may have: pxs keeps at most
+ * max_attach of them (PXS_ERR_NO_RESOURCE beyond); copying puts come from
+ * one attached pool and do not count. pxs_resolve_nb leaves gets in
+ * flight, and one wait or pxs_progress settles all of them together (two
+ * flushes per target). A pxs_alloc object of an owner on the reader's
+ * node is read through its shared segment, not MPI (PXS_MPI_NODE_MAP=0:
+ * through MPI).
  */
 #ifndef PXS_MPI_H
 #define PXS_MPI_H

@@ -248,6 +248,47 @@ Test(conformance, nonblocking_resolve)
     cr_assert_eq(st, PXS_ERR_EVICTED);
 }
 
+/* A window of resolves in flight together (connectors may settle them as
+ * one batch), waited for out of order, one of whose objects goes while
+ * they are out: every other request gives its own object's bytes; the
+ * evicted one gives its bytes (read before it went) or PXS_ERR_EVICTED
+ * with nothing left in dst, never another object's bytes. */
+Test(conformance, a_window_of_resolves_settles_each_request)
+{
+    enum { W = 8, LEN = 4096, GONE = 3 };
+    static uint8_t src[W][LEN], out[W][LEN], zero[LEN];
+    pxs_proxy_t p[W];
+    pxs_request_t *req[W];
+    pxs_status_t st[W];
+    for (int i = 0; i < W; i++) {
+        fill_pattern(src[i], LEN, 60 + i);
+        p[i] = put(src[i], LEN, i % 2 ? PXS_PUT_COPY : 0);
+    }
+    for (int i = 0; i < W; i++) {
+        memset(out[i], 0xee, LEN);
+        st[i] = pxs_resolve_nb(ctx, &p[i], out[i], LEN, NULL, &req[i]);
+        cr_assert(st[i] == PXS_OK || st[i] == PXS_INPROGRESS, "%d: %s", i, pxs_strerror(st[i]));
+    }
+    cr_assert_eq(pxs_evict(store, &p[GONE]), PXS_OK);
+    for (int i = W - 1; i >= 0; i--) {
+        if (st[i] != PXS_INPROGRESS) continue;
+        st[i] = pxs_wait(req[i], PXS_TIMEOUT_DEFAULT);
+        cr_assert_neq(st[i], PXS_INPROGRESS);
+        pxs_request_free(req[i]);
+    }
+    for (int i = 0; i < W; i++) {
+        if (i == GONE && st[i] == PXS_ERR_EVICTED) {
+            cr_assert(memcmp(out[i], zero, LEN) == 0, "an evicted get left bytes in dst");
+            continue;
+        }
+        cr_assert_eq(st[i], PXS_OK, "%d: %s", i, pxs_strerror(st[i]));
+        cr_assert(check_pattern(out[i], LEN, 60 + i), "request %d has other bytes", i);
+        if (i != GONE) cr_assert_eq(pxs_evict(store, &p[i]), PXS_OK);
+    }
+    /* Settled: none of them is left queued behind a later resolve. */
+    cr_assert_eq(pxs_resolve(ctx, &p[GONE], out[0], LEN, NULL), PXS_ERR_EVICTED);
+}
+
 Test(conformance, view_of_library_memory_copies_nothing)
 {
     uint8_t *mem;

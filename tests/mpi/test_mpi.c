@@ -110,6 +110,63 @@ static void cross_rank_resolve_evict_stale(pxs_mpi_t *m)
     free(out);
 }
 
+uint32_t pxs__crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* A pxs_alloc object's proxy also names its segment, and a reader on the
+ * owner's node reads it there, not through MPI: whole, in part, validated
+ * (a forged offset is CORRUPT, a forged segment EVICTED), stale after
+ * evict. Ranks on another node read it with MPI_Get. */
+static void node_segments(pxs_mpi_t *m)
+{
+    pxs_context_t *ctx = pxs_mpi_context(m);
+    enum { LEN = 1 << 20 };
+    uint8_t *obj = NULL, *out = malloc(LEN);
+    pxs_proxy_t p;
+    if (rank == 0) {
+        CHECK_ST(pxs_alloc(ctx, LEN, (void **)&obj), PXS_OK);
+        fill(obj, LEN, 40);
+        pxs_put_params_t pp = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_NO_INLINE};
+        CHECK_ST(pxs_put(pxs_mpi_store(m), obj, LEN, &pp, &p), PXS_OK);
+    }
+    CHECK_ST(pxs_mpi_bcast_proxy(&p, 0, MPI_COMM_WORLD), PXS_OK);
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    int here = 0, zero = rank == 0, sum = 0;
+    MPI_Allreduce(&zero, &sum, 1, MPI_INT, MPI_SUM, node);
+    here = sum == 1;
+    MPI_Comm_free(&node);
+    uint32_t total = (uint32_t)p.bytes[12] | (uint32_t)p.bytes[13] << 8;
+    CHECK(total == 72 + 40 + 32 + 4, "the proxy names the segment (%u bytes)", total);
+    CHECK_ST(pxs_resolve(ctx, &p, out, LEN, NULL), PXS_OK);
+    CHECK(same(out, LEN, 40), "bytes");
+    pxs_handle_t *h;
+    CHECK_ST(pxs_handle_open(ctx, &p, &h), PXS_OK);
+    CHECK_ST(pxs_handle_read(h, 4097, out, 1000), PXS_OK);
+    for (int i = 0; i < 1000; i++) CHECK(out[i] == (uint8_t)((4097 + i) * 31 + 40), "part %d", i);
+    pxs_handle_close(h);
+    if (here && rank != 0) {
+        for (int field = 0; field < 2; field++) {
+            pxs_proxy_t q = p;
+            size_t sb = 72 + 40; /* the shm blob: pid, segment, start, node, offset */
+            if (field == 0) q.bytes[sb + 24 + 5] ^= 0x01; /* offset + 1 TiB */
+            else q.bytes[sb + 4] ^= 0x80;                 /* another segment id */
+            uint32_t crc = pxs__crc32c(0, q.bytes, total - 4);
+            for (int i = 0; i < 4; i++) q.bytes[total - 4 + i] = (uint8_t)(crc >> (8 * i));
+            CHECK_ST(pxs_resolve(ctx, &q, out, LEN, NULL),
+                     field == 0 ? PXS_ERR_CORRUPT : PXS_ERR_EVICTED);
+        }
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) CHECK_ST(pxs_evict(pxs_mpi_store(m), &p), PXS_OK);
+    MPI_Barrier(MPI_COMM_WORLD);
+    memset(out, 0x5a, LEN);
+    CHECK_ST(pxs_resolve(ctx, &p, out, LEN, NULL), PXS_ERR_EVICTED);
+    CHECK(out[0] == 0 && out[LEN - 1] == 0, "a failed resolve leaves no bytes");
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) CHECK_ST(pxs_free(ctx, obj), PXS_OK);
+    free(out);
+}
+
 /* A proxy of another communicator's group is foreign, never misread: a
  * second instance over the same ranks is another group. */
 static void foreign_group(pxs_mpi_t *m)
@@ -602,6 +659,7 @@ int main(int argc, char **argv)
     CHECK(pxs_group_info(pxs_mpi_context(m), &grank, &gsize) != 0 && grank == rank &&
               gsize == size, "group");
     cross_rank_resolve_evict_stale(m);
+    node_segments(m);
     foreign_group(m);
     directory(m);
     directory_full();
