@@ -261,7 +261,7 @@ static pxs_status_t mc_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *blob,
     /* A pxs_alloc object is also named by its segment: readers on this
      * node map it rather than ask MPI (a dynamic window is never shared
      * memory to Open MPI). */
-    bool seg = pxs__conn_node_blob(o, blob + BLOB_LEN);
+    bool seg = pxs__conn_node_blob(c, o, blob + BLOB_LEN);
     pxs_wr64(blob + 32, seg ? BLOB_SEG : 0);
     *len_p = BLOB_LEN + (seg ? PXS_SHM_BLOB_LEN : 0);
     return PXS_OK;

@@ -1,8 +1,6 @@
 /* Same-node reads of pxs_alloc objects for connectors whose own path cannot
  * map an owner's memory (ucx, mpi): a shm connector instance read through
  * the shm blob their proxies carry. See connector.h. */
-#include <unistd.h>
-
 #include "pxs_int.h"
 
 pxs_status_t pxs__conn_node_init(pxs_conn_node_t *n, pxs_context_t *ctx)
@@ -21,19 +19,12 @@ void pxs__conn_node_fini(pxs_conn_node_t *n)
     n->shm.ops->fini(&n->shm);
 }
 
-bool pxs__conn_node_blob(const pxs_object_t *o, uint8_t *sb)
+bool pxs__conn_node_blob(const pxs_conn_t *conn, const pxs_object_t *o, uint8_t *sb)
 {
     if (!o->seg) return false;
-    /* Per process (a forked child is another one): the start time is a
-     * read of /proc, so it is looked up once. */
-    static __thread pid_t pid;
-    static __thread uint64_t start;
-    pid_t me = getpid();
-    if (pid != me) {
-        start = pxs__proc_start_time(me);
-        pid = me;
-    }
-    pxs__shm_blob_write(sb, me, o->seg->id, start, pxs__node_id(),
+    /* The context's identity: the one its segments are named by. */
+    const pxs_context_t *ctx = conn->ctx;
+    pxs__shm_blob_write(sb, ctx->pid, o->seg->id, ctx->start_time, ctx->node_id,
                         (uint64_t)((const uint8_t *)o->addr - (const uint8_t *)o->seg->base));
     return true;
 }
@@ -42,7 +33,7 @@ bool pxs__conn_node_blob(const pxs_object_t *o, uint8_t *sb)
 static bool shm_desc(const pxs_conn_node_t *n, const pxs_pdesc_t *p, const uint8_t *sb,
                      pxs_pdesc_t *d)
 {
-    if (!n->on || pxs__shm_blob_node(sb) != pxs__node_id()) return false;
+    if (!n->on || pxs__shm_blob_node(sb) != n->shm.ctx->node_id) return false;
     *d = *p;
     d->blob = sb;
     d->blob_len = PXS_SHM_BLOB_LEN;

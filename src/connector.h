@@ -169,9 +169,9 @@ typedef struct {
  * answers PXS_ERR_UNSUPPORTED) and stop it. */
 pxs_status_t pxs__conn_node_init(pxs_conn_node_t *n, pxs_context_t *ctx);
 void pxs__conn_node_fini(pxs_conn_node_t *n);
-/* The shm blob of obj (PXS_SHM_BLOB_LEN bytes) for its proxy: false if
- * obj is not in a pxs_alloc segment. */
-bool pxs__conn_node_blob(const pxs_object_t *obj, uint8_t *sb);
+/* The shm blob of obj (PXS_SHM_BLOB_LEN bytes), an object of conn's
+ * context, for its proxy: false if obj is not in a pxs_alloc segment. */
+bool pxs__conn_node_blob(const pxs_conn_t *conn, const pxs_object_t *obj, uint8_t *sb);
 /* Read p's bytes into dst (NULL: check only) through its shm blob sb.
  * PXS_ERR_UNSUPPORTED: the owner is on another node, or the reader is
  * off (the caller's own path then serves). */

@@ -249,10 +249,11 @@ Test(conformance, nonblocking_resolve)
 }
 
 /* A window of resolves in flight together (connectors may settle them as
- * one batch), waited for out of order, one of whose objects goes while
- * they are out: every other request gives its own object's bytes; the
- * evicted one gives its bytes (read before it went) or PXS_ERR_EVICTED
- * with nothing left in dst, never another object's bytes. */
+ * one batch), waited for out of order, one more cancelled among them, and
+ * one object evicted while they are out: every other request gives its
+ * own object's bytes; the evicted one gives its bytes (read before it
+ * went) or PXS_ERR_EVICTED with nothing left in dst, never another
+ * object's bytes. */
 Test(conformance, a_window_of_resolves_settles_each_request)
 {
     enum { W = 8, LEN = 4096, GONE = 3 };
@@ -264,10 +265,20 @@ Test(conformance, a_window_of_resolves_settles_each_request)
         fill_pattern(src[i], LEN, 60 + i);
         p[i] = put(src[i], LEN, i % 2 ? PXS_PUT_COPY : 0);
     }
+    static uint8_t dropped[LEN];
+    pxs_request_t *dropped_req = NULL;
     for (int i = 0; i < W; i++) {
         memset(out[i], 0xee, LEN);
+        if (i == W / 2) {
+            /* One more, issued before request i and freed unwaited after
+             * it (cancelled): it must leave the batch whole, though the
+             * next resolve reuses its request. */
+            pxs_status_t sd = pxs_resolve_nb(ctx, &p[0], dropped, LEN, NULL, &dropped_req);
+            cr_assert(sd == PXS_OK || sd == PXS_INPROGRESS, "%s", pxs_strerror(sd));
+        }
         st[i] = pxs_resolve_nb(ctx, &p[i], out[i], LEN, NULL, &req[i]);
         cr_assert(st[i] == PXS_OK || st[i] == PXS_INPROGRESS, "%d: %s", i, pxs_strerror(st[i]));
+        if (i == W / 2) pxs_request_free(dropped_req);
     }
     cr_assert_eq(pxs_evict(store, &p[GONE]), PXS_OK);
     for (int i = W - 1; i >= 0; i--) {
