@@ -121,7 +121,9 @@ void pxs__conn_seg_mem_free(pxs_conn_t *, void *);
 /* Complete an asynchronous get (from progress, any thread). */
 void pxs__request_complete(pxs_request_t *req, pxs_status_t status);
 pxs_status_t pxs__request_status(const pxs_request_t *req);
-/* Per-request scratch for a connector: PXS_REQ_SCRATCH bytes, 8-aligned. */
+/* Per-request scratch for a connector: PXS_REQ_SCRATCH bytes, 8-aligned,
+ * uninitialised when get is called (get sets all that cancel, progress and
+ * later calls read). */
 #define PXS_REQ_SCRATCH 192
 void *pxs__request_scratch(pxs_request_t *req);
 /* The generation table of the context a connector instance belongs to

@@ -1,6 +1,7 @@
 /* The request engine: a per-context pool of requests, completion, test,
  * wait with deadlines, cancel. */
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +12,10 @@ pxs_request_t *pxs__request_get(pxs_context_t *ctx)
     pxs_request_t *r = ctx->free_reqs;
     if (r) ctx->free_reqs = r->next_free;
     else if (!(r = malloc(sizeof *r))) return NULL;
-    memset(r, 0, sizeof *r);
+    /* The connector scratch is left as it is: a connector's get sets what
+     * it will read (connector.h). */
+    memset(r, 0, offsetof(pxs_request_t, conn_data));
+    r->next_free = NULL;
     r->ctx = ctx;
     r->status = PXS_INPROGRESS;
     return r;

@@ -24,9 +24,17 @@ static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, void
     pxs__unlock(ctx);
     if (st != PXS_OK) return st;
     if (!pooled) {
-        /* Done before get returns: a request on the stack, no deadline. */
-        pxs_request_t sr = {.ctx = ctx, .conn = conn, .status = PXS_INPROGRESS,
-                            .dst = dst, .dst_len = d->size};
+        /* Done before get returns: a request on the stack, no deadline.
+         * Field by field: an initializer would zero the connector scratch
+         * too (a rep stos of 200+ bytes, a quarter of an 8 B mapped read). */
+        pxs_request_t sr;
+        sr.ctx = ctx;
+        sr.conn = conn;
+        sr.status = PXS_INPROGRESS;
+        sr.deadline_ns = 0;
+        sr.dst = dst;
+        sr.dst_len = d->size;
+        sr.next_free = NULL;
         st = conn->ops->get(conn, d, dst, &sr);
         if (st == PXS_INPROGRESS) { /* a connector that breaks its word */
             pxs_error("connector %s left a get in progress without PXS_CAP_NONBLOCKING",

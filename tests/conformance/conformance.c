@@ -3,6 +3,8 @@
  * connector cannot support are excluded by its capability bits, as fabtests
  * does per provider; they still check that the refusal is clean. */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -697,6 +699,104 @@ Test(conformance, node_segments_are_read_with_the_owner_stopped)
         }
     }
     peer_cont(peer.pid, waker);
+    cr_assert_eq(peer_quit(&peer), 0);
+}
+
+/* Threads copying from a mapped segment while its owner evicts the object
+ * (a copy, whose segment goes with it): each read gives the bytes or
+ * EVICTED with nothing copied, and once the readers are done this process
+ * keeps no mapping of a removed segment (shm's lock-free gets retire a
+ * mapping dropped under them and unmap it when the last one leaves). */
+typedef struct {
+    pxs_context_t *ctx;
+    const pxs_proxy_t *p;
+    const uint8_t *want; /* memcmp: as quick as the copy, so readers copy often */
+    int reads, bad;
+    pxs_status_t last;
+} seg_reader_t;
+
+/* More readers than cores: one is often preempted in its copy. */
+enum { SEG_OBJ = 32 << 20, SEG_READERS = 4 };
+
+static void *seg_reader(void *arg)
+{
+    seg_reader_t *a = arg;
+    uint8_t *out = malloc(SEG_OBJ);
+    for (int i = 0; i < 2000000; i++) { /* bounded: the owner evicts after a few */
+        a->last = pxs_resolve(a->ctx, a->p, out, SEG_OBJ, NULL);
+        __atomic_add_fetch(&a->reads, 1, __ATOMIC_RELAXED);
+        if (a->last == PXS_OK && memcmp(out, a->want, SEG_OBJ)) a->bad++;
+        if (a->last == PXS_ERR_EVICTED)
+            for (size_t k = 0; k < SEG_OBJ; k += 4096) a->bad += out[k] != 0;
+        if (a->last != PXS_OK) break;
+    }
+    /* Again: now the generation differs before the copy, and the reader
+     * drops its mapping, most often while the other thread still copies
+     * from it (a copy takes milliseconds). */
+    if (a->last == PXS_ERR_EVICTED) a->last = pxs_resolve(a->ctx, a->p, out, SEG_OBJ, NULL);
+    free(out);
+    return NULL;
+}
+
+static int mapped_segments_of(pid_t pid)
+{
+    char tag[32], line[512]; /* its segments: not its table or liveness page */
+    snprintf(tag, sizeof tag, "/pxs.%d.", (int)pid);
+    FILE *f = fopen("/proc/self/maps", "r");
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strstr(line, tag) && !strstr(line, ".tab") && !strstr(line, ".live")) n++;
+    if (f) fclose(f);
+    return n;
+}
+
+Test(conformance, segments_evicted_under_concurrent_readers_are_unmapped)
+{
+    SKIP_WITHOUT_PEER();
+    if (!node_segments_mapped()) return;
+    static const obj_spec_t objs[] = {{SEG_OBJ, OBJ_COPY, 80}};
+    test_peer_t peer;
+    pxs_proxy_t p;
+    cr_assert_eq(peer_start(&peer, conn_name, NULL, objs, 1, &p), 0);
+    pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_THREAD_MODE,
+                               .thread_mode = PXS_THREAD_MULTIPLE};
+    pxs_context_t *mt;
+    cr_assert_eq(pxs_init(&cp, &mt), PXS_OK);
+    uint8_t *want = malloc(SEG_OBJ);
+    for (unsigned round = 0; round < 20; round++) {
+        unsigned seed = 80 + round;
+        fill_pattern(want, SEG_OBJ, seed);
+        seg_reader_t a[SEG_READERS];
+        pthread_t t[SEG_READERS];
+        for (int k = 0; k < SEG_READERS; k++) {
+            a[k] = (seg_reader_t){.ctx = mt, .p = &p, .want = want, .last = PXS_OK};
+            cr_assert_eq(pthread_create(&t[k], NULL, seg_reader, &a[k]), 0);
+        }
+        /* Evict once each has read twice (bounded wait: 10 s). */
+        for (int w = 0, k = 0; w < 10000 && k < SEG_READERS; w++) {
+            if (__atomic_load_n(&a[k].reads, __ATOMIC_RELAXED) >= 2) k++;
+            else usleep(1000);
+        }
+        pxs_proxy_t next;
+        cr_assert_eq(peer_reput(&peer, 0, seed + 1, &next), 0);
+        for (int k = 0; k < SEG_READERS; k++) pthread_join(t[k], NULL);
+        for (int k = 0; k < SEG_READERS; k++) {
+            cr_assert_eq(a[k].bad, 0, "round %u: %d reads gave wrong bytes", round, a[k].bad);
+            cr_assert_eq(a[k].last, PXS_ERR_EVICTED, "round %u: %s", round,
+                         pxs_strerror(a[k].last));
+        }
+        p = next;
+    }
+    cr_assert_eq(pxs_resolve(mt, &p, want, SEG_OBJ, NULL), PXS_OK);
+    cr_assert(check_pattern(want, SEG_OBJ, 100));
+    free(want);
+    /* shm: the live object's segment, and none of the 20 removed ones (a
+     * ucx copy lives in memory UCX allocates, mapped by UCX). */
+    if (!strcmp(conn_name, "shm")) {
+        int nmapped = mapped_segments_of(peer.pid);
+        cr_assert_eq(nmapped, 1, "%d mappings of the owner's segments", nmapped);
+    }
+    pxs_finalize(mt);
     cr_assert_eq(peer_quit(&peer), 0);
 }
 

@@ -8,7 +8,15 @@
  * before and after the copy, so an evicted object never yields bytes.
  * A pid may name another process once the owner is gone: after each
  * process_vm_readv the owner's liveness page (pxs__live_map) proves with
- * one load that the pid still named the owner during the copy. */
+ * one load that the pid still named the owner during the copy.
+ *
+ * A get of an owner and segment seen before takes no lock: both are found
+ * in small tables of recent ones (hot), and the reader counts itself in
+ * s->readers while it copies. A mapping that goes (pxs_free, evict, dead
+ * owner) leaves those tables first and is unmapped only once no reader is
+ * in (else it waits on s->retired). Handles and views pin a mapping by its
+ * users count, under the lock. */
+#include <stdatomic.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,11 +38,16 @@
  *       u64 node id, u64 address (user memory) or offset (segment). */
 #define SHM_BLOB_LEN PXS_SHM_BLOB_LEN
 
-typedef struct {
+/* Recently used owners (by owner id) and segments (by segment id) that a
+ * get reads without the lock; a power of two. */
+#define HOT 16
+
+typedef struct peer_seg {
     uint32_t id;
     const uint8_t *base;
     size_t len;
-    uint32_t users; /* views and copies in flight: no unmap while > 0 */
+    uint32_t users;        /* views, handles and locked copies: no unmap while > 0 */
+    struct peer_seg *next; /* on s->retired */
 } peer_seg_t;
 
 /* An owner seen by this reader. Never freed before fini, so a pointer to
@@ -48,8 +61,9 @@ typedef struct {
     uint32_t live_tid;
     _Atomic uint64_t alive_ns; /* last time it was seen alive (coarse clock) */
     pxs_objtab_t tab;
-    peer_seg_t *segs;
+    peer_seg_t **segs;     /* mapped, each until dropped */
     size_t nsegs, cap;
+    _Atomic(peer_seg_t *) hot[HOT];
 } peer_t;
 
 typedef struct {
@@ -59,6 +73,10 @@ typedef struct {
     uint64_t node;
     peer_t **peers;
     size_t npeers, cap;
+    _Atomic(peer_t *) hot[HOT];
+    atomic_uint readers;   /* lock-free gets copying from a mapping now */
+    peer_seg_t *retired;   /* dropped while readers were in: unmapped later */
+    atomic_size_t nretired;
 } shm_t;
 
 typedef struct {
@@ -98,9 +116,57 @@ static pxs_status_t shm_init(pxs_conn_t *c)
     return PXS_OK;
 }
 
+static void seg_unmap(peer_seg_t *g)
+{
+    munmap((void *)g->base, g->len);
+    free(g);
+}
+
+/* Unmap what was dropped while readers were in, if none is now. Caller
+ * holds s->lock. */
+static void retired_drain(shm_t *s)
+{
+    if (!s->retired || atomic_load(&s->readers) != 0) return;
+    while (s->retired) {
+        peer_seg_t *g = s->retired;
+        s->retired = g->next;
+        seg_unmap(g);
+    }
+    atomic_store_explicit(&s->nretired, 0, memory_order_relaxed);
+}
+
+/* Drop q's mapping at index i (nobody holds it by users). It leaves the hot
+ * table before readers is looked at: a reader that counted itself in
+ * before that may still copy from it, one that comes after cannot find it
+ * (sequentially consistent, both sides). Caller holds s->lock. */
+static void seg_drop(shm_t *s, peer_t *q, size_t i)
+{
+    peer_seg_t *g = q->segs[i];
+    q->segs[i] = q->segs[--q->nsegs];
+    peer_seg_t *hot = g;
+    atomic_compare_exchange_strong(&q->hot[g->id & (HOT - 1)], &hot, NULL);
+    if (atomic_load(&s->readers) == 0) {
+        seg_unmap(g);
+        return;
+    }
+    g->next = s->retired;
+    s->retired = g;
+    atomic_fetch_add_explicit(&s->nretired, 1, memory_order_relaxed);
+}
+
+static void reader_leave(shm_t *s)
+{
+    if (atomic_fetch_sub(&s->readers, 1) == 1 &&
+        atomic_load_explicit(&s->nretired, memory_order_relaxed)) {
+        pthread_mutex_lock(&s->lock);
+        retired_drain(s);
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
 static void peer_free(peer_t *p)
 {
-    for (size_t i = 0; i < p->nsegs; i++) munmap((void *)p->segs[i].base, p->segs[i].len);
+    for (size_t i = 0; i < p->nsegs; i++) seg_unmap(p->segs[i]);
     free(p->segs);
     pxs__objtab_close(&p->tab, 0);
     if (p->pidfd >= 0) close(p->pidfd);
@@ -113,6 +179,7 @@ static void shm_fini(pxs_conn_t *c)
     shm_t *s = c->priv;
     for (size_t i = 0; i < s->npeers; i++) peer_free(s->peers[i]);
     free(s->peers);
+    retired_drain(s); /* no reader is left */
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -199,6 +266,7 @@ static pxs_status_t peer_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b
         peer_t *q = s->peers[i];
         if (q->owner != p->owner) continue;
         if (q->pid != b->pid || q->start != b->start) return PXS_ERR_CORRUPT;
+        atomic_store_explicit(&s->hot[q->owner & (HOT - 1)], q, memory_order_release);
         *peer_p = q;
         return PXS_OK;
     }
@@ -239,6 +307,7 @@ static pxs_status_t peer_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b
     q->live = pxs__live_map(b->pid, b->start, &q->live_tid);
     atomic_store(&q->alive_ns, coarse_ns());
     s->peers[s->npeers++] = q;
+    atomic_store_explicit(&s->hot[q->owner & (HOT - 1)], q, memory_order_release);
     *peer_p = q;
     return PXS_OK;
 }
@@ -250,32 +319,43 @@ static void seg_name(const peer_t *q, uint32_t id, char *name, size_t cap)
     pxs__seg_name(name, cap, q->pid, q->start, q->owner, suffix);
 }
 
-static peer_seg_t *peer_seg_find(peer_t *q, uint32_t id)
+static size_t peer_seg_index(const peer_t *q, uint32_t id)
 {
-    for (size_t i = 0; i < q->nsegs; i++)
-        if (q->segs[i].id == id) return &q->segs[i];
-    return NULL;
+    size_t i = 0;
+    while (i < q->nsegs && q->segs[i]->id != id) i++;
+    return i; /* q->nsegs: not mapped */
 }
 
 /* Map (once) the owner's segment id. Caller holds s->lock. */
 static pxs_status_t peer_seg(peer_t *q, uint32_t id, peer_seg_t **seg_p)
 {
-    if ((*seg_p = peer_seg_find(q, id)) != NULL) return PXS_OK;
+    size_t i = peer_seg_index(q, id);
+    if (i < q->nsegs) {
+        *seg_p = q->segs[i];
+        atomic_store_explicit(&q->hot[id & (HOT - 1)], *seg_p, memory_order_release);
+        return PXS_OK;
+    }
     if (q->nsegs == q->cap) {
         size_t cap = q->cap ? 2 * q->cap : 8;
-        peer_seg_t *n = realloc(q->segs, cap * sizeof *n);
+        peer_seg_t **n = realloc(q->segs, cap * sizeof *n);
         if (!n) return PXS_ERR_NO_MEMORY;
         q->segs = n;
         q->cap = cap;
     }
     char name[PXS_SEG_NAME_MAX];
     seg_name(q, id, name, sizeof name);
+    peer_seg_t *g = calloc(1, sizeof *g);
+    if (!g) return PXS_ERR_NO_MEMORY;
     void *base;
     size_t len;
     pxs_status_t st = pxs__seg_map_ro(name, &base, &len);
-    if (st != PXS_OK) return st == PXS_ERR_NOT_FOUND ? PXS_ERR_EVICTED : st; /* freed */
-    peer_seg_t *g = &q->segs[q->nsegs++];
-    *g = (peer_seg_t){.id = id, .base = base, .len = len, .users = 0};
+    if (st != PXS_OK) {
+        free(g);
+        return st == PXS_ERR_NOT_FOUND ? PXS_ERR_EVICTED : st; /* freed */
+    }
+    *g = (peer_seg_t){.id = id, .base = base, .len = len};
+    q->segs[q->nsegs++] = g;
+    atomic_store_explicit(&q->hot[id & (HOT - 1)], g, memory_order_release);
     *seg_p = g;
     return PXS_OK;
 }
@@ -284,16 +364,15 @@ static pxs_status_t peer_seg(peer_t *q, uint32_t id, peer_seg_t **seg_p)
  * drop our mapping too, or its memory would outlive it. Only once nobody
  * here uses it, and only if it is really gone: other objects may still
  * live in a pxs_alloc region. Caller holds s->lock. */
-static void peer_seg_maybe_drop(peer_t *q, uint32_t id)
+static void peer_seg_maybe_drop(shm_t *s, peer_t *q, uint32_t id)
 {
-    peer_seg_t *g = peer_seg_find(q, id);
-    if (!g || g->users) return;
+    size_t i = peer_seg_index(q, id);
+    if (i == q->nsegs || q->segs[i]->users) return;
     char name[PXS_SEG_NAME_MAX], path[160];
     seg_name(q, id, name, sizeof name);
     snprintf(path, sizeof path, "%s/%s", PXS_SHM_DIR, name);
     if (access(path, F_OK) == 0 || errno != ENOENT) return;
-    munmap((void *)g->base, g->len);
-    *g = q->segs[--q->nsegs];
+    seg_drop(s, q, i);
 }
 
 /* Resolve the source of p: a peer, an early generation check, and for
@@ -304,6 +383,7 @@ static pxs_status_t locate(shm_t *s, const pxs_pdesc_t *p, shm_blob_t *b, peer_t
     pxs_status_t st = blob_parse(s, p, b);
     if (st != PXS_OK) return st;
     pthread_mutex_lock(&s->lock);
+    retired_drain(s);
     peer_t *q;
     st = peer_get(s, p, b, &q);
     if (st != PXS_OK) goto out;
@@ -312,7 +392,7 @@ static pxs_status_t locate(shm_t *s, const pxs_pdesc_t *p, shm_blob_t *b, peer_t
         goto out;
     }
     if (pxs__objtab_gen(&q->tab, p->slot) != p->gen) {
-        if (b->seg) peer_seg_maybe_drop(q, b->seg);
+        if (b->seg) peer_seg_maybe_drop(s, q, b->seg);
         st = PXS_ERR_EVICTED; /* whether or not its owner still lives */
         goto out;
     }
@@ -337,8 +417,8 @@ out:
 static void seg_unuse(shm_t *s, peer_t *q, uint32_t id)
 {
     pthread_mutex_lock(&s->lock);
-    peer_seg_t *g = peer_seg_find(q, id);
-    if (g && g->users) g->users--;
+    size_t i = peer_seg_index(q, id);
+    if (i < q->nsegs && q->segs[i]->users) q->segs[i]->users--;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -372,12 +452,8 @@ static void peer_dead(shm_t *s, peer_t *q)
 {
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < q->nsegs;) {
-        if (q->segs[i].users) {
-            i++;
-            continue;
-        }
-        munmap((void *)q->segs[i].base, q->segs[i].len);
-        q->segs[i] = q->segs[--q->nsegs];
+        if (q->segs[i]->users) i++;
+        else seg_drop(s, q, i);
     }
     pthread_mutex_unlock(&s->lock);
 }
@@ -402,6 +478,34 @@ static pxs_status_t after_copy(shm_t *s, peer_t *q, const pxs_pdesc_t *p, int ma
     return st;
 }
 
+/* A get from an owner and segment in the hot tables, without the lock.
+ * PXS_ERR_UNSUPPORTED: not there, or evicted: the locked path decides. */
+static pxs_status_t fast_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b, void *dst)
+{
+    peer_t *q = atomic_load_explicit(&s->hot[p->owner & (HOT - 1)], memory_order_acquire);
+    if (!q || q->owner != p->owner) return PXS_ERR_UNSUPPORTED;
+    if (q->pid != b->pid || q->start != b->start) return PXS_ERR_CORRUPT;
+    if (p->slot >= q->tab.hdr->nslots) return PXS_ERR_CORRUPT;
+    if (pxs__objtab_gen(&q->tab, p->slot) != p->gen) return PXS_ERR_UNSUPPORTED;
+    if (!b->seg) {
+        pxs_status_t st = p->size ? cma_read(b->pid, dst, b->where, p->size) : PXS_OK;
+        return after_copy(s, q, p, 0, st);
+    }
+    atomic_fetch_add(&s->readers, 1); /* before the lookup: see seg_drop */
+    pxs_status_t st = PXS_ERR_UNSUPPORTED;
+    peer_seg_t *g = atomic_load(&q->hot[b->seg & (HOT - 1)]);
+    if (g && g->id == b->seg) {
+        if (b->where > g->len || p->size > g->len - b->where) {
+            st = PXS_ERR_CORRUPT;
+        } else {
+            if (p->size) pxs__copy(dst, g->base + b->where, p->size);
+            st = after_copy(s, q, p, 1, PXS_OK);
+        }
+    }
+    reader_leave(s);
+    return st;
+}
+
 static pxs_status_t shm_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_request_t *req)
 {
     (void)req;
@@ -409,7 +513,10 @@ static pxs_status_t shm_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_
     shm_blob_t b;
     peer_t *q;
     const uint8_t *src;
-    pxs_status_t st = locate(s, p, &b, &q, &src);
+    pxs_status_t st = blob_parse(s, p, &b);
+    if (st != PXS_OK) return st;
+    if ((st = fast_get(s, p, &b, dst)) != PXS_ERR_UNSUPPORTED) return st;
+    st = locate(s, p, &b, &q, &src);
     if (st != PXS_OK) return st;
     if (b.seg) {
         if (p->size) pxs__copy(dst, src, p->size);
