@@ -11,10 +11,10 @@
  * one load that the pid still named the owner during the copy.
  *
  * A get of an owner and segment seen before takes no lock: both are found
- * in small tables of recent ones (hot), and the reader counts itself in
- * s->readers while it copies. A mapping that goes (pxs_free, evict, dead
- * owner) leaves those tables first and is unmapped only once no reader is
- * in (else it waits on s->retired). Handles and views pin a mapping by its
+ * in small tables of recent ones (hot), and the reader raises its thread's
+ * flag (shm_rd.c) while it copies. A mapping that goes (pxs_free, evict,
+ * dead owner) leaves those tables first and is unmapped only once no flag
+ * is up (else it waits on s->retired). Handles and views pin a mapping by its
  * users count, under the lock. */
 #include <stdatomic.h>
 #include <errno.h>
@@ -33,6 +33,7 @@
 
 #include "../../src/connector.h"
 #include "../../src/log.h"
+#include "shm_rd.h"
 
 /* Blob: u32 pid, u32 segment id (0: user memory), u64 start time,
  *       u64 node id, u64 address (user memory) or offset (segment). */
@@ -74,8 +75,7 @@ typedef struct {
     peer_t **peers;
     size_t npeers, cap;
     _Atomic(peer_t *) hot[HOT];
-    atomic_uint readers;   /* lock-free gets copying from a mapping now */
-    peer_seg_t *retired;   /* dropped while readers were in: unmapped later */
+    peer_seg_t *retired;   /* dropped while a reader was in: unmapped later */
     atomic_size_t nretired;
 } shm_t;
 
@@ -122,11 +122,11 @@ static void seg_unmap(peer_seg_t *g)
     free(g);
 }
 
-/* Unmap what was dropped while readers were in, if none is now. Caller
+/* Unmap what was dropped while a reader was in, if none is now. Caller
  * holds s->lock. */
 static void retired_drain(shm_t *s)
 {
-    if (!s->retired || atomic_load(&s->readers) != 0) return;
+    if (!s->retired || pxs__shm_rd_any()) return;
     while (s->retired) {
         peer_seg_t *g = s->retired;
         s->retired = g->next;
@@ -136,16 +136,16 @@ static void retired_drain(shm_t *s)
 }
 
 /* Drop q's mapping at index i (nobody holds it by users). It leaves the hot
- * table before readers is looked at: a reader that counted itself in
- * before that may still copy from it, one that comes after cannot find it
- * (sequentially consistent, both sides). Caller holds s->lock. */
+ * table before the reader flags are looked at: a reader whose flag went up
+ * before that may still copy from it, one whose flag goes up after cannot
+ * find it (sequentially consistent, both sides). Caller holds s->lock. */
 static void seg_drop(shm_t *s, peer_t *q, size_t i)
 {
     peer_seg_t *g = q->segs[i];
     q->segs[i] = q->segs[--q->nsegs];
     peer_seg_t *hot = g;
     atomic_compare_exchange_strong(&q->hot[g->id & (HOT - 1)], &hot, NULL);
-    if (atomic_load(&s->readers) == 0) {
+    if (!pxs__shm_rd_any()) {
         seg_unmap(g);
         return;
     }
@@ -154,10 +154,10 @@ static void seg_drop(shm_t *s, peer_t *q, size_t i)
     atomic_fetch_add_explicit(&s->nretired, 1, memory_order_relaxed);
 }
 
-static void reader_leave(shm_t *s)
+static void reader_leave(shm_t *s, pxs_shm_rd_t *r)
 {
-    if (atomic_fetch_sub(&s->readers, 1) == 1 &&
-        atomic_load_explicit(&s->nretired, memory_order_relaxed)) {
+    pxs__shm_rd_leave(r);
+    if (atomic_load_explicit(&s->nretired, memory_order_relaxed)) {
         pthread_mutex_lock(&s->lock);
         retired_drain(s);
         pthread_mutex_unlock(&s->lock);
@@ -491,7 +491,8 @@ static pxs_status_t fast_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b
         pxs_status_t st = p->size ? cma_read(b->pid, dst, b->where, p->size) : PXS_OK;
         return after_copy(s, q, p, 0, st);
     }
-    atomic_fetch_add(&s->readers, 1); /* before the lookup: see seg_drop */
+    pxs_shm_rd_t *r = pxs__shm_rd_enter(); /* before the lookup: see seg_drop */
+    if (!r) return PXS_ERR_UNSUPPORTED;
     pxs_status_t st = PXS_ERR_UNSUPPORTED;
     peer_seg_t *g = atomic_load(&q->hot[b->seg & (HOT - 1)]);
     if (g && g->id == b->seg) {
@@ -502,7 +503,7 @@ static pxs_status_t fast_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b
             st = after_copy(s, q, p, 1, PXS_OK);
         }
     }
-    reader_leave(s);
+    reader_leave(s, r);
     return st;
 }
 
