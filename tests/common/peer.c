@@ -218,3 +218,15 @@ int peer_crash(test_peer_t *p)
     peer_cmd(p, 'k', 0);
     return peer_reap(p);
 }
+
+int mapped_segments_of(pid_t pid)
+{
+    char prefix[32], line[512];
+    snprintf(prefix, sizeof prefix, "/pxs.%d.", (int)pid);
+    FILE *f = fopen("/proc/self/maps", "r");
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strstr(line, prefix) && !strstr(line, ".tab") && !strstr(line, ".live")) n++;
+    if (f) fclose(f);
+    return n;
+}

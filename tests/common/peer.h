@@ -50,4 +50,8 @@ void peer_serve(int cmd_fd, int reply_fd, const char *connector, const char *dom
 void fill_pattern(void *buf, size_t len, unsigned seed);
 int check_pattern(const void *buf, size_t len, unsigned seed); /* 1 if ok */
 
+/* Lines of this process's /proc/self/maps naming a data segment of pid
+ * (pxs_alloc or copy memory; not its table or liveness page). */
+int mapped_segments_of(pid_t pid);
+
 #endif

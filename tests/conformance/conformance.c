@@ -738,18 +738,6 @@ static void *seg_reader(void *arg)
     return NULL;
 }
 
-static int mapped_segments_of(pid_t pid)
-{
-    char tag[32], line[512]; /* its segments: not its table or liveness page */
-    snprintf(tag, sizeof tag, "/pxs.%d.", (int)pid);
-    FILE *f = fopen("/proc/self/maps", "r");
-    int n = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (strstr(line, tag) && !strstr(line, ".tab") && !strstr(line, ".live")) n++;
-    if (f) fclose(f);
-    return n;
-}
-
 Test(conformance, segments_evicted_under_concurrent_readers_are_unmapped)
 {
     SKIP_WITHOUT_PEER();

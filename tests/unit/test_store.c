@@ -298,20 +298,6 @@ Test(store, inline_max_zero_disables_inlining)
     pxs_finalize(ctx);
 }
 
-/* Lines of /proc/self/maps naming a data segment (not the table or the
- * liveness page) of pid. */
-static int mapped_segments_of(pid_t pid)
-{
-    char prefix[32], line[512];
-    snprintf(prefix, sizeof prefix, "/pxs.%d.", (int)pid);
-    FILE *f = fopen("/proc/self/maps", "r");
-    int n = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (strstr(line, prefix) && !strstr(line, ".tab") && !strstr(line, ".live")) n++;
-    if (f) fclose(f);
-    return n;
-}
-
 Test(store, a_dead_owners_memory_is_unmapped_by_its_readers)
 {
     pxs_context_t *ctx;

@@ -375,13 +375,13 @@ static void peer_seg_maybe_drop(shm_t *s, peer_t *q, uint32_t id)
     seg_drop(s, q, i);
 }
 
-/* Resolve the source of p: a peer, an early generation check, and for
- * segment objects the mapped address, marked in use (seg_unuse ends it). */
-static pxs_status_t locate(shm_t *s, const pxs_pdesc_t *p, shm_blob_t *b, peer_t **q_p,
+/* Resolve the source of p, whose blob b is parsed: a peer, an early
+ * generation check, and for segment objects the mapped address, marked in
+ * use (seg_unuse ends it). */
+static pxs_status_t locate(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b, peer_t **q_p,
                            const uint8_t **src_p)
 {
-    pxs_status_t st = blob_parse(s, p, b);
-    if (st != PXS_OK) return st;
+    pxs_status_t st;
     pthread_mutex_lock(&s->lock);
     retired_drain(s);
     peer_t *q;
@@ -549,8 +549,8 @@ static pxs_status_t shm_view(pxs_conn_t *c, const pxs_pdesc_t *p, const void **d
     shm_blob_t b;
     peer_t *q;
     const uint8_t *src;
-    pxs_status_t st = locate(s, p, &b, &q, &src);
-    if (st != PXS_OK) return st;
+    pxs_status_t st = blob_parse(s, p, &b);
+    if (st != PXS_OK || (st = locate(s, p, &b, &q, &src)) != PXS_OK) return st;
     if (!b.seg) return PXS_ERR_UNSUPPORTED; /* private memory cannot be mapped from here */
     st = after_copy(s, q, p, 1, PXS_OK);
     if (st != PXS_OK) {
@@ -585,7 +585,8 @@ static pxs_status_t shm_hopen(pxs_conn_t *c, const pxs_pdesc_t *p, void **state_
     shm_handle_t *h = malloc(sizeof *h);
     if (!h) return PXS_ERR_NO_MEMORY;
     const uint8_t *src;
-    pxs_status_t st = locate(c->priv, p, &h->b, &h->q, &src); /* pins the segment */
+    pxs_status_t st = blob_parse(c->priv, p, &h->b);
+    if (st == PXS_OK) st = locate(c->priv, p, &h->b, &h->q, &src); /* pins the segment */
     if (st != PXS_OK) {
         free(h);
         return st;
