@@ -62,7 +62,13 @@ static inline uint16_t pxs_rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2)
 static inline uint32_t pxs_rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return PXS_LE32(v); }
 static inline uint64_t pxs_rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return PXS_LE64(v); }
 
+/* CRC-32C of len bytes, continuing from crc (0 to start). Thread-safe. */
 uint32_t pxs__crc32c(uint32_t crc, const void *buf, size_t len);
+/* For tests: how many implementations this CPU runs (0: table, 1: one
+ * crc32 stream, 2: three streams joined by carry-less multiplies), and the
+ * CRC by the one given. */
+int pxs__crc32c_impls(void);
+uint32_t pxs__crc32c_impl(int impl, uint32_t crc, const void *buf, size_t len);
 
 /* Validate untrusted bytes (len of them) and describe them. */
 pxs_status_t pxs__wire_parse(const uint8_t *buf, size_t len, pxs_pdesc_t *d);

@@ -132,9 +132,10 @@ Test(codec, wrong_version_is_named)
     cr_assert_eq(pxs_resolve(ctx, &p, out, sizeof out, NULL), PXS_ERR_VERSION);
 }
 
-/* The proxy checksum against a bit-at-a-time CRC-32C: every length up to
- * 1 KiB (the hardware path joins three streams per 96-byte block; the
- * table path is the fallback), every alignment, and chained calls. */
+/* The proxy checksum against a bit-at-a-time CRC-32C, by every
+ * implementation this CPU runs (the table, one crc32 stream, three streams
+ * joined by carry-less multiplies): every length to past two full blocks of
+ * the three-stream path, every alignment, and chained calls. */
 static uint32_t crc_bitwise(uint32_t crc, const uint8_t *p, size_t n)
 {
     crc = ~crc;
@@ -147,17 +148,22 @@ static uint32_t crc_bitwise(uint32_t crc, const uint8_t *p, size_t n)
 
 Test(codec, checksum_is_crc32c_at_every_length)
 {
-    static uint8_t buf[1024 + 8];
+    static uint8_t buf[1700 + 8];
     uint32_t x = 12345;
     for (size_t i = 0; i < sizeof buf; i++) buf[i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 16);
     cr_assert_eq(pxs__crc32c(0, "123456789", 9), 0xe3069283u); /* the check value */
-    for (size_t off = 0; off < 8; off++)
-        for (size_t n = 0; n <= 1024; n++)
-            cr_assert_eq(pxs__crc32c(0, buf + off, n), crc_bitwise(0, buf + off, n),
-                         "length %zu at offset %zu", n, off);
-    for (size_t cut = 0; cut <= 300; cut += 7)
-        cr_assert_eq(pxs__crc32c(pxs__crc32c(0, buf, cut), buf + cut, 300 - cut),
-                     crc_bitwise(0, buf, 300), "split at %zu", cut);
+    cr_assert_geq(pxs__crc32c_impls(), 1);
+    for (int impl = 0; impl < pxs__crc32c_impls(); impl++) {
+        cr_assert_eq(pxs__crc32c_impl(impl, 0, "123456789", 9), 0xe3069283u, "impl %d", impl);
+        for (size_t off = 0; off < 8; off++)
+            for (size_t n = 0; n <= 1700; n++)
+                cr_assert_eq(pxs__crc32c_impl(impl, 0, buf + off, n), crc_bitwise(0, buf + off, n),
+                             "impl %d: length %zu at offset %zu", impl, n, off);
+        for (size_t cut = 0; cut <= 300; cut += 7)
+            cr_assert_eq(pxs__crc32c_impl(impl, pxs__crc32c_impl(impl, 0, buf, cut), buf + cut,
+                                          300 - cut),
+                         crc_bitwise(0, buf, 300), "impl %d: split at %zu", impl, cut);
+    }
 }
 
 /* A well-formed proxy whose fields lie: the checksum is right, the layout
