@@ -198,9 +198,12 @@ static void ucx_cancel(pxs_conn_t *c, pxs_request_t *req)
     ucx_t *u = c->priv;
     ucx_get_t *g = pxs__request_scratch(req);
     if (!g->peer) return;
-    if (g->peer->use_am) pxs__ucx_am_cancel(g); /* a late reply is dropped */
-    /* Either way the endpoint goes: the owner did not answer in time, and a
-     * connection that broke meanwhile would never serve again. */
+    /* An owner-validated get still waiting for its answer (or receiving it)
+     * is stopped alone: a late answer finds nothing. The other gets to the
+     * owner go on; a broken connection is replaced when UCX reports it. */
+    if (g->peer->use_am && pxs__ucx_am_cancel(g)) return;
+    /* Otherwise (one-sided gets, a leased object being read) the endpoint
+     * goes: only closing it stops UCX from writing into dst. */
     pthread_mutex_lock(&u->lock);
     pxs__ucx_peer_reset(u, g->peer);
     pthread_mutex_unlock(&u->lock);

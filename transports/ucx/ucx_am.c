@@ -35,17 +35,6 @@
 #include "../../src/log.h"
 #include "ucx.h"
 
-enum { AM_REQ = 0x7078, AM_REP = 0x7079, AM_REL = 0x707a }; /* "px", "py", "pz" */
-
-typedef struct {
-    uint64_t id;
-    int32_t status;
-    uint32_t lease_ms; /* a lease: how long an evict waits for its release
-                        * (LEASE_UNBOUNDED: for ever); 0 otherwise */
-} am_rep_t;
-
-#define LEASE_UNBOUNDED UINT32_MAX
-
 /* The end of a lease (AM_REQ_LEASE). */
 typedef struct {
     uint64_t gen;
@@ -83,6 +72,71 @@ static void reply_done(void *request, ucs_status_t status, void *user_data)
     if (request) ucp_request_free(request);
 }
 
+/* Answer q as far as the owner can: hdr's status (and lease), and, for a
+ * live object to be sent, its bytes (*src, *n) with the slot's reply count
+ * held in *slot_p, to be dropped once they are sent (reply_done). */
+void pxs__ucx_am_answer(ucx_t *u, const am_req_t *q, am_rep_t *hdr, ucx_slot_t **slot_p,
+                        const void **src, size_t *n)
+{
+    *hdr = (am_rep_t){.id = q->id, .status = PXS_OK};
+    *slot_p = NULL;
+    *src = NULL;
+    *n = 0;
+    if (q->slot >= u->tab_slots) {
+        hdr->status = PXS_ERR_CORRUPT;
+        return;
+    }
+    /* Count ourselves in before checking: evict revokes, then waits for
+     * the count (both sides fence), so one of us sees the other. */
+    ucx_slot_t *s = &u->slots[q->slot];
+    atomic_fetch_add(&s->replies, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    const pxs_objtab_t *t = pxs__conn_objtab(u->conn);
+    if (pxs__objtab_gen(t, q->slot) != q->gen) hdr->status = PXS_ERR_EVICTED;
+    else if (atomic_load(&s->addr) != q->addr || atomic_load(&s->len) != q->len)
+        hdr->status = PXS_ERR_CORRUPT;
+    if (hdr->status == PXS_OK && !still_mapped(q->addr, q->len))
+        hdr->status = PXS_ERR_EVICTED; /* freed before evict: caught, not read */
+    if (hdr->status == PXS_OK && (q->flags & AM_REQ_LEASE)) {
+        /* the count stays ours until the reader's release (on_release) */
+        atomic_fetch_add(&u->leases_out, 1);
+        int timeout = pxs__conn_timeout_ms(u->conn);
+        hdr->lease_ms = timeout < 0 ? LEASE_UNBOUNDED
+                        : (uint32_t)timeout < LEASE_UNBOUNDED ? (uint32_t)timeout
+                                                               : LEASE_UNBOUNDED - 1;
+    } else if (hdr->status == PXS_OK) {
+        *slot_p = s;
+        *src = (const void *)(uintptr_t)q->addr;
+        *n = q->len;
+    } else {
+        atomic_fetch_sub(&s->replies, 1);
+    }
+}
+
+/* Send one answer by itself, the slot's count held until its bytes have
+ * gone: zero-copy, UCX may pick rendezvous; eager if asked (AM_REQ_EAGER). */
+void pxs__ucx_am_reply(ucx_t *u, ucp_ep_h ep, const am_rep_t *hdr, ucx_slot_t *slot,
+                       const void *src, size_t n, bool eager)
+{
+    reply_t *r = malloc(sizeof *r);
+    if (!r) { /* the reader times out */
+        if (slot) atomic_fetch_sub(&slot->replies, 1);
+        return;
+    }
+    (void)u;
+    r->hdr = *hdr;
+    r->slot = slot;
+    ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
+                                               UCP_OP_ATTR_FIELD_USER_DATA |
+                                               (eager ? UCP_OP_ATTR_FIELD_FLAGS : 0),
+                               .flags = UCP_AM_SEND_FLAG_EAGER,
+                               .cb.send = reply_done,
+                               .user_data = r};
+    void *req = ucp_am_send_nbx(ep, AM_REP, &r->hdr, sizeof r->hdr, src, n, &prm);
+    if (req == NULL) reply_done(NULL, UCS_OK, r);
+    else if (UCS_PTR_IS_ERR(req)) reply_done(NULL, UCS_PTR_STATUS(req), r);
+}
+
 static ucs_status_t on_request(void *arg, const void *header, size_t header_len, void *data,
                                size_t len, const ucp_am_recv_param_t *param)
 {
@@ -92,48 +146,12 @@ static ucs_status_t on_request(void *arg, const void *header, size_t header_len,
     if (header_len != sizeof q || !(param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP))
         return UCS_OK; /* not ours to answer */
     memcpy(&q, header, sizeof q);
-    reply_t *r = malloc(sizeof *r);
-    if (!r) return UCS_OK; /* the reader times out */
-    r->hdr = (am_rep_t){.id = q.id, .status = PXS_OK};
-    r->slot = NULL;
-    const void *src = NULL;
-    size_t n = 0;
-    if (q.slot >= u->tab_slots) {
-        r->hdr.status = PXS_ERR_CORRUPT;
-    } else {
-        /* Count ourselves in before checking: evict revokes, then waits for
-         * the count (both sides fence), so one of us sees the other. */
-        ucx_slot_t *s = &u->slots[q.slot];
-        atomic_fetch_add(&s->replies, 1);
-        atomic_thread_fence(memory_order_seq_cst);
-        const pxs_objtab_t *t = pxs__conn_objtab(u->conn);
-        if (pxs__objtab_gen(t, q.slot) != q.gen) r->hdr.status = PXS_ERR_EVICTED;
-        else if (atomic_load(&s->addr) != q.addr || atomic_load(&s->len) != q.len)
-            r->hdr.status = PXS_ERR_CORRUPT;
-        if (r->hdr.status == PXS_OK && !still_mapped(q.addr, q.len))
-            r->hdr.status = PXS_ERR_EVICTED; /* freed before evict: caught, not read */
-        if (r->hdr.status == PXS_OK && (q.flags & AM_REQ_LEASE)) {
-            /* the count stays ours until the reader's release (on_release) */
-            atomic_fetch_add(&u->leases_out, 1);
-            int timeout = pxs__conn_timeout_ms(u->conn);
-            r->hdr.lease_ms = timeout < 0 ? LEASE_UNBOUNDED
-                              : (uint32_t)timeout < LEASE_UNBOUNDED ? (uint32_t)timeout
-                                                                     : LEASE_UNBOUNDED - 1;
-        } else if (r->hdr.status == PXS_OK) {
-            r->slot = s;
-            src = (const void *)(uintptr_t)q.addr;
-            n = q.len;
-        } else {
-            atomic_fetch_sub(&s->replies, 1);
-        }
-    }
-    ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
-                                               UCP_OP_ATTR_FIELD_USER_DATA,
-                               .cb.send = reply_done,
-                               .user_data = r};
-    void *req = ucp_am_send_nbx(param->reply_ep, AM_REP, &r->hdr, sizeof r->hdr, src, n, &prm);
-    if (req == NULL) reply_done(NULL, UCS_OK, r);
-    else if (UCS_PTR_IS_ERR(req)) reply_done(NULL, UCS_PTR_STATUS(req), r);
+    am_rep_t hdr;
+    ucx_slot_t *slot;
+    const void *src;
+    size_t n;
+    pxs__ucx_am_answer(u, &q, &hdr, &slot, &src, &n);
+    pxs__ucx_am_reply(u, param->reply_ep, &hdr, slot, src, n, q.flags & AM_REQ_EAGER);
     return UCS_OK;
 }
 
@@ -221,7 +239,7 @@ static pxs_status_t table_add(ucx_t *u, ucx_get_t *g)
 }
 
 /* Take g out of the table if it is still there; returns it or NULL. */
-static ucx_get_t *table_take(ucx_t *u, uint64_t id)
+ucx_get_t *pxs__ucx_am_take(ucx_t *u, uint64_t id)
 {
     uint32_t idx = (uint32_t)id;
     ucx_get_t *g = NULL;
@@ -244,6 +262,34 @@ static void rndv_done(void *request, ucs_status_t status, size_t length, void *u
     pxs__ucx_get_finish(g, status == UCS_OK ? PXS_OK : pxs__ucx_status(status));
 }
 
+/* A reply whose bytes (if any) are all in data: settle its get. */
+void pxs__ucx_am_settle(ucx_t *u, const am_rep_t *r, const void *data, size_t len)
+{
+    ucx_get_t *g = pxs__ucx_am_take(u, r->id);
+    if (!g) return; /* cancelled meanwhile: drop it */
+    if (r->status != PXS_OK) {
+        pxs__ucx_get_finish(g, r->status);
+        return;
+    }
+    if (g->lease) { /* the object is held for us: read it ourselves */
+        g->leased = true;
+        /* The owner's evict waits lease_ms from a moment after we sent the
+         * request; half of it from then is ours for certain (one clock on
+         * one node, leases being same-node only). */
+        g->lease_until_ns = r->lease_ms == LEASE_UNBOUNDED ? UINT64_MAX
+                            : g->sent_ns + (uint64_t)r->lease_ms * 500000ull;
+        if (len) pxs__ucx_get_finish(g, PXS_ERR_CORRUPT);
+        else pxs__ucx_rma_data(g);
+        return;
+    }
+    if (len != g->size) {
+        pxs__ucx_get_finish(g, PXS_ERR_CORRUPT);
+        return;
+    }
+    if (len) memcpy(g->dst, data, len);
+    pxs__ucx_get_finish(g, PXS_OK);
+}
+
 static ucs_status_t on_reply(void *arg, const void *header, size_t header_len, void *data,
                              size_t len, const ucp_am_recv_param_t *param)
 {
@@ -251,49 +297,33 @@ static ucs_status_t on_reply(void *arg, const void *header, size_t header_len, v
     am_rep_t r;
     if (header_len != sizeof r) return UCS_OK;
     memcpy(&r, header, sizeof r);
-    ucx_get_t *g = table_take(u, r.id);
+    if (!(param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV)) {
+        pxs__ucx_am_settle(u, &r, data, len);
+        return UCS_OK;
+    }
+    ucx_get_t *g = pxs__ucx_am_take(u, r.id);
     if (!g) return UCS_OK; /* cancelled meanwhile: drop it */
-    if (r.status != PXS_OK) {
-        pxs__ucx_get_finish(g, r.status);
+    if (r.status != PXS_OK || g->lease || len != g->size) {
+        pxs__ucx_get_finish(g, r.status != PXS_OK ? r.status : PXS_ERR_CORRUPT);
         return UCS_OK;
     }
-    if (g->lease) { /* the object is held for us: read it ourselves */
-        g->leased = true;
-        /* The owner's evict waits lease_ms from a moment after we sent the
-         * request; half of it from then is ours for certain (one clock on
-         * one node, leases being same-node only). */
-        g->lease_until_ns = r.lease_ms == LEASE_UNBOUNDED ? UINT64_MAX
-                            : g->sent_ns + (uint64_t)r.lease_ms * 500000ull;
-        if (len) pxs__ucx_get_finish(g, PXS_ERR_CORRUPT);
-        else pxs__ucx_rma_data(g);
-        return UCS_OK;
-    }
-    if (len != g->size) {
-        pxs__ucx_get_finish(g, PXS_ERR_CORRUPT);
-        return UCS_OK;
-    }
-    if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
-        ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
-                                                   UCP_OP_ATTR_FIELD_USER_DATA,
-                                   .cb.recv_am = rndv_done,
-                                   .user_data = g};
-        atomic_store(&g->receiving, 1);
-        void *req = ucp_am_recv_data_nbx(u->worker, data, g->dst, len, &prm);
-        if (req == NULL) rndv_done(NULL, UCS_OK, len, g);
-        else if (UCS_PTR_IS_ERR(req)) rndv_done(NULL, UCS_PTR_STATUS(req), len, g);
-        else atomic_store(&g->recv_req, req);
-        return UCS_INPROGRESS;
-    }
-    if (len) memcpy(g->dst, data, len);
-    pxs__ucx_get_finish(g, PXS_OK);
-    return UCS_OK;
+    ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
+                                               UCP_OP_ATTR_FIELD_USER_DATA,
+                               .cb.recv_am = rndv_done,
+                               .user_data = g};
+    atomic_store(&g->receiving, 1);
+    void *req = ucp_am_recv_data_nbx(u->worker, data, g->dst, len, &prm);
+    if (req == NULL) rndv_done(NULL, UCS_OK, len, g);
+    else if (UCS_PTR_IS_ERR(req)) rndv_done(NULL, UCS_PTR_STATUS(req), len, g);
+    else atomic_store(&g->recv_req, req);
+    return UCS_INPROGRESS;
 }
 
 static void request_sent(void *request, ucs_status_t status, void *user_data)
 {
     ucx_get_t *g = user_data;
     if (request) ucp_request_free(request);
-    if (status != UCS_OK && table_take(g->u, g->id))
+    if (status != UCS_OK && pxs__ucx_am_take(g->u, g->id))
         pxs__ucx_get_finish(g, pxs__ucx_status(status));
 }
 
@@ -305,9 +335,15 @@ pxs_status_t pxs__ucx_am_get(ucx_get_t *g, uint64_t addr, uint32_t slot)
         pxs__ucx_get_finish(g, st);
         return st;
     }
-    if (g->lease) g->sent_ns = pxs__now_ns();
+    uint32_t flags = g->lease ? AM_REQ_LEASE : 0;
+    if (!g->peer->same_node && g->size <= UCX_AM_EAGER_MAX) flags |= AM_REQ_EAGER;
     g->am_hdr = (am_req_t){.id = g->id, .gen = g->expect, .addr = addr, .len = g->size,
-                           .slot = slot, .flags = g->lease ? AM_REQ_LEASE : 0};
+                           .slot = slot, .flags = flags};
+    if (!g->lease) { /* goes with the next batch to this owner (ucx_batch.c) */
+        pxs__ucx_batch_add(g);
+        return PXS_OK;
+    }
+    g->sent_ns = pxs__now_ns();
     ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
                                                UCP_OP_ATTR_FIELD_USER_DATA |
                                                UCP_OP_ATTR_FIELD_FLAGS,
@@ -348,18 +384,37 @@ void pxs__ucx_am_release(ucx_get_t *g)
 }
 
 /* Cancel: out of the table (a late reply is dropped), or, if its bytes are
- * already arriving, cancel the receive and wait until it has stopped. */
-void pxs__ucx_am_cancel(ucx_get_t *g)
+ * already arriving, cancel the receive and wait until it has stopped. True
+ * when that settled it; false for a leased object being read by a UCP get
+ * (only closing the endpoint stops that). */
+bool pxs__ucx_am_cancel(ucx_get_t *g)
 {
     ucx_t *u = g->u;
-    if (table_take(u, g->id)) {
+    if (pxs__ucx_am_take(u, g->id)) {
         pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
-        return;
+        return true;
     }
-    if (!atomic_load(&g->receiving)) return; /* already finished */
+    if (g->leased) return false;
+    if (!atomic_load(&g->receiving)) return true; /* already finished */
     void *req = atomic_load(&g->recv_req);
     if (req) ucp_request_cancel(u->worker, req);
     while (pxs__request_status(g->req) == PXS_INPROGRESS) ucp_worker_progress(u->worker);
+    return true;
+}
+
+/* The peer's endpoint is going: the gets waiting for its answers end now
+ * (a leased object's answer would send a UCP get on the closed endpoint). */
+void pxs__ucx_am_peer_reset(ucx_t *u, const ucx_peer_t *q)
+{
+    for (;;) {
+        ucx_get_t *g = NULL;
+        pthread_mutex_lock(&u->am_lock);
+        for (uint32_t i = 0; i < u->am_cap && !g; i++)
+            if (u->am_gets[i] && u->am_gets[i]->peer == q) g = u->am_gets[i];
+        pthread_mutex_unlock(&u->am_lock);
+        if (!g || !(g = pxs__ucx_am_take(u, g->id))) return;
+        pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
+    }
 }
 
 pxs_status_t pxs__ucx_am_init(ucx_t *u)
@@ -388,7 +443,7 @@ pxs_status_t pxs__ucx_am_init(ucx_t *u)
         pxs_error("UCX active message handlers: %s", ucs_status_string(st));
         return pxs__ucx_status(st);
     }
-    return PXS_OK;
+    return pxs__ucx_batch_init(u);
 }
 
 void pxs__ucx_am_fini(ucx_t *u)

@@ -190,6 +190,7 @@ void pxs__ucx_peer_reset(ucx_t *u, ucx_peer_t *q)
         while (ucp_request_check_status(req) == UCS_INPROGRESS) ucp_worker_progress(u->worker);
         ucp_request_free(req);
     }
+    pxs__ucx_am_peer_reset(u, q);
     for (size_t i = 0; i < q->nrkeys; i++) ucp_rkey_destroy(q->rkeys[i].rkey);
     q->nrkeys = 0;
     if (q->tab_rkey) ucp_rkey_destroy(q->tab_rkey);

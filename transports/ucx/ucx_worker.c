@@ -228,6 +228,7 @@ int pxs__ucx_progress(pxs_conn_t *conn)
 {
     ucx_t *u = conn->priv;
     int n = 0;
+    pxs__ucx_batch_flush(u); /* requests queued since the last progress */
     if (u->thread_on) atomic_fetch_add_explicit(&u->app_inside, 1, memory_order_relaxed);
     while (ucp_worker_progress(u->worker)) n++;
     if (u->thread_on) {
