@@ -172,12 +172,6 @@ HW3 static uint32_t crc_hw3(uint32_t c, const uint8_t *p, size_t len)
     }
     return crc_hw1(c, p, len);
 }
-
-/* Not inlined where it is dispatched: it may run on a CPU without pclmul. */
-HW1 static uint32_t crc_hw1_call(uint32_t c, const uint8_t *p, size_t len)
-{
-    return crc_hw1(c, p, len);
-}
 #endif
 
 enum { IMPL_SW, IMPL_HW1, IMPL_HW3 };
@@ -209,7 +203,7 @@ static uint32_t crc_run(int impl, uint32_t crc, const uint8_t *p, size_t len)
 {
 #if defined(__x86_64__)
     if (impl == IMPL_HW3) return crc_hw3(crc, p, len);
-    if (impl == IMPL_HW1) return crc_hw1_call(crc, p, len);
+    if (impl == IMPL_HW1) return crc_hw1(crc, p, len);
 #endif
     return crc_sw(crc, p, len);
 }

@@ -349,9 +349,10 @@ static void ucx_fini(pxs_conn_t *c)
     ucx_t *u = c->priv;
     pxs__ucx_thread_stop(u);
     pxs__ucx_node_fini(u);
-    pxs__ucx_peers_fini(u);
+    pxs__ucx_peers_close(u);
     pxs__ucx_regs_fini(u);
     pxs__ucx_worker_fini(u);
+    pxs__ucx_peers_free(u);
     pxs__ucx_am_fini(u);
     pthread_mutex_destroy(&u->lock);
     free(u);

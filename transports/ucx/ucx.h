@@ -212,8 +212,13 @@ void pxs__ucx_am_settle(ucx_t *u, const am_rep_t *r, const void *data, size_t le
  * answer by itself. */
 void pxs__ucx_am_answer(ucx_t *u, const am_req_t *q, am_rep_t *hdr, ucx_slot_t **slot_p,
                         const void **src, size_t *n);
-void pxs__ucx_am_reply(ucx_t *u, ucp_ep_h ep, const am_rep_t *hdr, ucx_slot_t *slot,
-                       const void *src, size_t n, bool eager);
+void pxs__ucx_am_reply(ucp_ep_h ep, const am_rep_t *hdr, ucx_slot_t *slot, const void *src,
+                       size_t n, bool eager);
+/* Send an active message (UCP_AM_SEND_FLAG_* in flags). cb runs exactly
+ * once with arg: from UCX when the send completes later, or here when it
+ * completes or fails at once (request NULL). */
+void pxs__ucx_am_send(ucp_ep_h ep, unsigned id, const void *hdr, size_t hdr_len, const void *data,
+                      size_t len, uint32_t flags, ucp_send_nbx_callback_t cb, void *arg);
 /* Batches (ucx_batch.c): queue a request, send the queue, the handlers. */
 void pxs__ucx_batch_add(ucx_get_t *g);
 void pxs__ucx_batch_flush(ucx_t *u);
@@ -226,7 +231,7 @@ pxs_status_t pxs__ucx_env_num(const char *name, uint64_t dflt, uint64_t max, con
                               uint64_t *out);
 pxs_status_t pxs__ucx_worker_init(ucx_t *u);
 void pxs__ucx_thread_stop(ucx_t *u);
-void pxs__ucx_worker_fini(ucx_t *u); /* after the thread stopped and peers are gone */
+void pxs__ucx_worker_fini(ucx_t *u); /* after the thread stopped and the peers closed */
 int pxs__ucx_progress(pxs_conn_t *conn);
 
 /* ucx_mem.c */
@@ -273,6 +278,11 @@ pxs_status_t pxs__ucx_peer_alive(const ucx_peer_t *q);
 /* Force-close a peer's endpoint: its gets complete, cancelled; caller holds u->lock. */
 void pxs__ucx_peer_reset(ucx_t *u, ucx_peer_t *q);
 void pxs__ucx_peers_check(ucx_t *u);
-void pxs__ucx_peers_fini(ucx_t *u);
+/* Finalize in two steps: close every endpoint, and, once the worker is
+ * destroyed, free the peers. A get still queued on an endpoint that never
+ * finished connecting (an owner that stopped serving) is completed only by
+ * ucp_worker_destroy, and its callback reads its peer. */
+void pxs__ucx_peers_close(ucx_t *u);
+void pxs__ucx_peers_free(ucx_t *u);
 
 #endif

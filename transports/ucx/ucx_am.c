@@ -63,6 +63,20 @@ static bool still_mapped(uint64_t addr, uint64_t len)
     return msync((void *)(uintptr_t)lo, addr + len - lo, MS_ASYNC) == 0 || errno != ENOMEM;
 }
 
+void pxs__ucx_am_send(ucp_ep_h ep, unsigned id, const void *hdr, size_t hdr_len, const void *data,
+                      size_t len, uint32_t flags, ucp_send_nbx_callback_t cb, void *arg)
+{
+    ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
+                                               UCP_OP_ATTR_FIELD_USER_DATA |
+                                               UCP_OP_ATTR_FIELD_FLAGS,
+                               .flags = flags,
+                               .cb.send = cb,
+                               .user_data = arg};
+    void *req = ucp_am_send_nbx(ep, id, hdr, hdr_len, data, len, &prm);
+    if (req == NULL) cb(NULL, UCS_OK, arg);
+    else if (UCS_PTR_IS_ERR(req)) cb(NULL, UCS_PTR_STATUS(req), arg);
+}
+
 static void reply_done(void *request, ucs_status_t status, void *user_data)
 {
     (void)status;
@@ -115,7 +129,7 @@ void pxs__ucx_am_answer(ucx_t *u, const am_req_t *q, am_rep_t *hdr, ucx_slot_t *
 
 /* Send one answer by itself, the slot's count held until its bytes have
  * gone: zero-copy, UCX may pick rendezvous; eager if asked (AM_REQ_EAGER). */
-void pxs__ucx_am_reply(ucx_t *u, ucp_ep_h ep, const am_rep_t *hdr, ucx_slot_t *slot,
+void pxs__ucx_am_reply(ucp_ep_h ep, const am_rep_t *hdr, ucx_slot_t *slot,
                        const void *src, size_t n, bool eager)
 {
     reply_t *r = malloc(sizeof *r);
@@ -123,18 +137,10 @@ void pxs__ucx_am_reply(ucx_t *u, ucp_ep_h ep, const am_rep_t *hdr, ucx_slot_t *s
         if (slot) atomic_fetch_sub(&slot->replies, 1);
         return;
     }
-    (void)u;
     r->hdr = *hdr;
     r->slot = slot;
-    ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
-                                               UCP_OP_ATTR_FIELD_USER_DATA |
-                                               (eager ? UCP_OP_ATTR_FIELD_FLAGS : 0),
-                               .flags = UCP_AM_SEND_FLAG_EAGER,
-                               .cb.send = reply_done,
-                               .user_data = r};
-    void *req = ucp_am_send_nbx(ep, AM_REP, &r->hdr, sizeof r->hdr, src, n, &prm);
-    if (req == NULL) reply_done(NULL, UCS_OK, r);
-    else if (UCS_PTR_IS_ERR(req)) reply_done(NULL, UCS_PTR_STATUS(req), r);
+    pxs__ucx_am_send(ep, AM_REP, &r->hdr, sizeof r->hdr, src, n,
+                     eager ? UCP_AM_SEND_FLAG_EAGER : 0, reply_done, r);
 }
 
 static ucs_status_t on_request(void *arg, const void *header, size_t header_len, void *data,
@@ -151,7 +157,7 @@ static ucs_status_t on_request(void *arg, const void *header, size_t header_len,
     const void *src;
     size_t n;
     pxs__ucx_am_answer(u, &q, &hdr, &slot, &src, &n);
-    pxs__ucx_am_reply(u, param->reply_ep, &hdr, slot, src, n, q.flags & AM_REQ_EAGER);
+    pxs__ucx_am_reply(param->reply_ep, &hdr, slot, src, n, q.flags & AM_REQ_EAGER);
     return UCS_OK;
 }
 
@@ -344,15 +350,8 @@ pxs_status_t pxs__ucx_am_get(ucx_get_t *g, uint64_t addr, uint32_t slot)
         return PXS_OK;
     }
     g->sent_ns = pxs__now_ns();
-    ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
-                                               UCP_OP_ATTR_FIELD_USER_DATA |
-                                               UCP_OP_ATTR_FIELD_FLAGS,
-                               .flags = UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER,
-                               .cb.send = request_sent,
-                               .user_data = g};
-    void *req = ucp_am_send_nbx(g->peer->ep, AM_REQ, &g->am_hdr, sizeof g->am_hdr, NULL, 0, &prm);
-    if (req == NULL) request_sent(NULL, UCS_OK, g);
-    else if (UCS_PTR_IS_ERR(req)) request_sent(NULL, UCS_PTR_STATUS(req), g);
+    pxs__ucx_am_send(g->peer->ep, AM_REQ, &g->am_hdr, sizeof g->am_hdr, NULL, 0,
+                     UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER, request_sent, g);
     return PXS_OK;
 }
 
@@ -372,15 +371,7 @@ void pxs__ucx_am_release(ucx_get_t *g)
     am_rel_t *m = malloc(sizeof *m);
     if (!m) return;
     *m = (am_rel_t){.gen = g->expect, .slot = g->am_hdr.slot};
-    ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
-                                               UCP_OP_ATTR_FIELD_USER_DATA |
-                                               UCP_OP_ATTR_FIELD_FLAGS,
-                               .flags = UCP_AM_SEND_FLAG_EAGER,
-                               .cb.send = release_sent,
-                               .user_data = m};
-    void *req = ucp_am_send_nbx(q->ep, AM_REL, m, sizeof *m, NULL, 0, &prm);
-    if (req == NULL) release_sent(NULL, UCS_OK, m);
-    else if (UCS_PTR_IS_ERR(req)) release_sent(NULL, UCS_PTR_STATUS(req), m);
+    pxs__ucx_am_send(q->ep, AM_REL, m, sizeof *m, NULL, 0, UCP_AM_SEND_FLAG_EAGER, release_sent, m);
 }
 
 /* Cancel: out of the table (a late reply is dropped), or, if its bytes are

@@ -68,15 +68,8 @@ static void batch_send(ucx_t *u, ucx_peer_t *q, bsend_t *b)
         free(b);
         return;
     }
-    ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
-                                               UCP_OP_ATTR_FIELD_USER_DATA |
-                                               UCP_OP_ATTR_FIELD_FLAGS,
-                               .flags = UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER,
-                               .cb.send = batch_sent,
-                               .user_data = b};
-    void *req = ucp_am_send_nbx(ep, AM_BREQ, NULL, 0, b->req, b->n * sizeof b->req[0], &prm);
-    if (req == NULL) batch_sent(NULL, UCS_OK, b);
-    else if (UCS_PTR_IS_ERR(req)) batch_sent(NULL, UCS_PTR_STATUS(req), b);
+    pxs__ucx_am_send(ep, AM_BREQ, NULL, 0, b->req, b->n * sizeof b->req[0],
+                     UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER, batch_sent, b);
 }
 
 void pxs__ucx_batch_flush(ucx_t *u)
@@ -157,15 +150,7 @@ static void pack_sent(void *request, ucs_status_t status, void *user_data)
 
 static void pack_send(ucp_ep_h ep, uint8_t *buf, size_t len)
 {
-    ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
-                                               UCP_OP_ATTR_FIELD_USER_DATA |
-                                               UCP_OP_ATTR_FIELD_FLAGS,
-                               .flags = UCP_AM_SEND_FLAG_EAGER,
-                               .cb.send = pack_sent,
-                               .user_data = buf};
-    void *req = ucp_am_send_nbx(ep, AM_BREP, NULL, 0, buf, len, &prm);
-    if (req == NULL) pack_sent(NULL, UCS_OK, buf);
-    else if (UCS_PTR_IS_ERR(req)) pack_sent(NULL, UCS_PTR_STATUS(req), buf);
+    pxs__ucx_am_send(ep, AM_BREP, NULL, 0, buf, len, UCP_AM_SEND_FLAG_EAGER, pack_sent, buf);
 }
 
 static ucs_status_t on_requests(void *arg, const void *header, size_t header_len, void *data,
@@ -188,7 +173,7 @@ static ucs_status_t on_requests(void *arg, const void *header, size_t header_len
         size_t n;
         pxs__ucx_am_answer(u, &q, &hdr, &slot, &src, &n);
         if (n > PACK_BYTES) {
-            pxs__ucx_am_reply(u, ep, &hdr, slot, src, n, q.flags & AM_REQ_EAGER);
+            pxs__ucx_am_reply(ep, &hdr, slot, src, n, q.flags & AM_REQ_EAGER);
             continue;
         }
         size_t need = sizeof(am_bent_t) + pad8(n);

@@ -217,11 +217,15 @@ void pxs__ucx_peers_check(ucx_t *u)
     pthread_mutex_unlock(&u->lock);
 }
 
-void pxs__ucx_peers_fini(ucx_t *u)
+void pxs__ucx_peers_close(ucx_t *u)
+{
+    for (size_t i = 0; i < u->npeers; i++) pxs__ucx_peer_reset(u, u->peers[i]);
+}
+
+void pxs__ucx_peers_free(ucx_t *u)
 {
     for (size_t i = 0; i < u->npeers; i++) {
         ucx_peer_t *q = u->peers[i];
-        pxs__ucx_peer_reset(u, q);
         free(q->rkeys);
         if (q->pidfd >= 0) close(q->pidfd);
         pxs__live_unmap(q->live);
