@@ -43,57 +43,81 @@ void pxs__ucx_get_finish(ucx_get_t *g, pxs_status_t st)
     else atomic_store(&g->result, st);
 }
 
+/* A UCP get's callbacks take their get back from its slot (ucx_ops.c): none
+ * if it was given up on, and then its request may be another's by now. */
 static void gen_done(void *request, ucs_status_t status, void *user_data)
 {
-    ucx_get_t *g = user_data;
+    uint64_t gen;
+    ucx_get_t *g = pxs__ucx_op_done(user_data, &gen);
     if (request) ucp_request_free(request);
+    if (!g) return;
     if (status != UCS_OK) pxs__ucx_get_finish(g, pxs__ucx_status(status));
-    else if (g->gen_buf != g->expect) pxs__ucx_get_finish(g, PXS_ERR_EVICTED);
+    else if (gen != g->expect) pxs__ucx_get_finish(g, PXS_ERR_EVICTED);
     else if (g->phase == 0) pxs__ucx_rma_data(g);
     else pxs__ucx_get_finish(g, PXS_OK);
 }
 
+/* Before each UCP get: a cancel lets the get in flight end, then stops. */
+static bool stopping(ucx_get_t *g)
+{
+    if (!atomic_load(&g->peer->closing) && !atomic_load(&g->cancelled)) return false;
+    pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
+    return true;
+}
+
 static void issue_gen(ucx_get_t *g)
 {
-    if (atomic_load(&g->peer->closing)) {
-        pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
+    if (stopping(g)) return;
+    ucx_op_t *op = pxs__ucx_op_take(g);
+    if (!op) {
+        pxs__ucx_get_finish(g, PXS_ERR_NO_MEMORY);
         return;
     }
     ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
                                                UCP_OP_ATTR_FIELD_USER_DATA,
                                .cb.send = gen_done,
-                               .user_data = g};
-    void *r = ucp_get_nbx(g->peer->ep, &g->gen_buf, sizeof g->gen_buf, g->tab_raddr,
+                               .user_data = op};
+    void *r = ucp_get_nbx(g->peer->ep, &op->gen, sizeof op->gen, g->tab_raddr,
                           g->peer->tab_rkey, &prm);
-    if (r == NULL) gen_done(NULL, UCS_OK, g);
-    else if (UCS_PTR_IS_ERR(r)) pxs__ucx_get_finish(g, pxs__ucx_status(UCS_PTR_STATUS(r)));
+    if (r == NULL) gen_done(NULL, UCS_OK, op);
+    else if (UCS_PTR_IS_ERR(r)) gen_done(NULL, UCS_PTR_STATUS(r), op);
 }
 
-static void data_done(void *request, ucs_status_t status, void *user_data)
+static void data_landed(ucx_get_t *g, ucs_status_t status)
 {
-    ucx_get_t *g = user_data;
-    if (request) ucp_request_free(request);
     g->phase = 2;
     if (status != UCS_OK) pxs__ucx_get_finish(g, pxs__ucx_status(status));
     else if (g->leased && pxs__now_ns() < g->lease_until_ns) pxs__ucx_get_finish(g, PXS_OK);
     else issue_gen(g); /* no lease, or it may have run out: check */
 }
 
+static void data_done(void *request, ucs_status_t status, void *user_data)
+{
+    ucx_get_t *g = pxs__ucx_op_done(user_data, NULL);
+    if (request) ucp_request_free(request);
+    if (g) data_landed(g, status);
+}
+
 void pxs__ucx_rma_data(ucx_get_t *g)
 {
     g->phase = 1;
-    if (g->size == 0 || atomic_load(&g->peer->closing)) {
-        if (g->size == 0) data_done(NULL, UCS_OK, g);
-        else pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
+    if (g->size == 0) {
+        data_landed(g, UCS_OK);
+        return;
+    }
+    if (stopping(g)) return;
+    ucx_op_t *op = pxs__ucx_op_take(g);
+    if (!op) {
+        pxs__ucx_get_finish(g, PXS_ERR_NO_MEMORY);
         return;
     }
     ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
                                                UCP_OP_ATTR_FIELD_USER_DATA,
                                .cb.send = data_done,
-                               .user_data = g};
+                               .user_data = op};
     void *r = ucp_get_nbx(g->peer->ep, g->dst, g->size, g->data_raddr, g->rkey, &prm);
-    if (r == NULL) data_done(NULL, UCS_OK, g);
-    else if (UCS_PTR_IS_ERR(r)) pxs__ucx_get_finish(g, pxs__ucx_status(UCS_PTR_STATUS(r)));
+    if (r == NULL) data_done(NULL, UCS_OK, op);
+    else if (UCS_PTR_IS_ERR(r)) data_done(NULL, UCS_PTR_STATUS(r), op);
 }
 
 /* Common start of a get or a check (blob parsed): the peer, its keys, the state. */
@@ -190,20 +214,26 @@ static pxs_status_t ucx_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_
     return pxs__request_status(req);
 }
 
-/* A request timed out: force-close the owner's endpoint, which completes
- * every get in flight to it (cancelled) before returning; the next get
- * reconnects. */
+/* A request timed out or is freed unfinished. An owner-validated get still
+ * waiting for its answer stops alone. A UCP get writes into dst until it
+ * completes, and only closing the endpoint stops it sooner; so let the one
+ * in flight end (an owner that serves does so within microseconds) and
+ * issue no more. Only if it has not within CANCEL_WAIT_NS (an owner that
+ * stopped serving: UCX's gets of ordinary memory need it) does the
+ * endpoint go, ending every get to that owner; the next get reconnects. */
+#define CANCEL_WAIT_NS 100000000ull
+
 static void ucx_cancel(pxs_conn_t *c, pxs_request_t *req)
 {
     ucx_t *u = c->priv;
     ucx_get_t *g = pxs__request_scratch(req);
     if (!g->peer) return;
-    /* An owner-validated get still waiting for its answer (or receiving it)
-     * is stopped alone: a late answer finds nothing. The other gets to the
-     * owner go on; a broken connection is replaced when UCX reports it. */
     if (g->peer->use_am && pxs__ucx_am_cancel(g)) return;
-    /* Otherwise (one-sided gets, a leased object being read) the endpoint
-     * goes: only closing it stops UCX from writing into dst. */
+    atomic_store(&g->cancelled, 1);
+    uint64_t until = pxs__now_ns() + CANCEL_WAIT_NS;
+    while (pxs__request_status(req) == PXS_INPROGRESS && pxs__now_ns() < until)
+        pxs__ucx_progress(c);
+    if (pxs__request_status(req) != PXS_INPROGRESS) return;
     pthread_mutex_lock(&u->lock);
     pxs__ucx_peer_reset(u, g->peer);
     pthread_mutex_unlock(&u->lock);
@@ -279,6 +309,7 @@ static pxs_status_t ucx_init(pxs_conn_t *c)
     u->start = pxs__proc_start_time(u->pid);
     u->node = pxs__node_id();
     u->err_mode_peer = true;
+    pxs__ucx_ops_init(u);
     pxs_status_t st = pxs__ucx_worker_init(u);
     if (st != PXS_OK) goto err;
     /* Readers check generations remotely. The core's table is a file-backed
@@ -312,6 +343,7 @@ static pxs_status_t ucx_init(pxs_conn_t *c)
     }
     return PXS_OK;
 err:
+    pxs__ucx_ops_fini(u);
     pthread_mutex_destroy(&u->lock);
     free(u);
     c->priv = NULL;
@@ -354,6 +386,7 @@ static void ucx_fini(pxs_conn_t *c)
     pxs__ucx_worker_fini(u);
     pxs__ucx_peers_free(u);
     pxs__ucx_am_fini(u);
+    pxs__ucx_ops_fini(u);
     pthread_mutex_destroy(&u->lock);
     free(u);
 }

@@ -161,6 +161,10 @@ typedef struct ucx {
     /* same-node reads of pxs_alloc segments (ucx_node.c); on with
      * PXS_UCX_NODE_MAP and node_one_sided */
     pxs_conn_node_t node_rd;
+    /* slots of UCP gets in flight (ucx_ops.c) */
+    pthread_mutex_t op_lock;
+    struct ucx_op *op_free;
+    struct ops_chunk *op_chunks;
 } ucx_t;
 
 enum { UCX_PROTO_AUTO, UCX_PROTO_AM, UCX_PROTO_RMA };
@@ -175,7 +179,8 @@ typedef struct ucx_get {
     uint64_t size;
     uint64_t expect;           /* the proxy's generation */
     /* rma protocol */
-    uint64_t gen_buf;          /* the generation lands here */
+    struct ucx_op *op;         /* the UCP get in flight (under u->op_lock) */
+    _Atomic int cancelled;     /* stop after the UCP get in flight */
     uint64_t tab_raddr, data_raddr;
     ucp_rkey_h rkey;
     int32_t phase;             /* 0: generation before, 1: bytes, 2: generation after */
@@ -192,6 +197,24 @@ typedef struct ucx_get {
 } ucx_get_t;
 
 void pxs__ucx_get_finish(ucx_get_t *g, pxs_status_t st);
+
+/* ucx_ops.c: a UCP get's slot, its callback's user data. The callback
+ * takes its get back with op_done (NULL: given up on, nothing to do);
+ * give_up detaches the get of g's UCP get in flight (false: none), so a
+ * late callback leaves g alone. give_up_peer does so for some get to q and
+ * returns it (NULL: none left). */
+typedef struct ucx_op {
+    ucx_t *u;
+    struct ucx_get *g;
+    uint64_t gen; /* a generation read lands here */
+    struct ucx_op *next_free;
+} ucx_op_t;
+void pxs__ucx_ops_init(ucx_t *u);
+void pxs__ucx_ops_fini(ucx_t *u); /* after the worker */
+ucx_op_t *pxs__ucx_op_take(ucx_get_t *g);
+ucx_get_t *pxs__ucx_op_done(ucx_op_t *op, uint64_t *gen);
+bool pxs__ucx_op_give_up(ucx_get_t *g);
+ucx_get_t *pxs__ucx_op_give_up_peer(ucx_t *u, const ucx_peer_t *q);
 /* The rma protocol from its data phase: bytes, then the generation. */
 void pxs__ucx_rma_data(ucx_get_t *g);
 

@@ -176,9 +176,10 @@ pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t 
     return PXS_OK;
 }
 
-/* Force-close: UCX completes the endpoint's outstanding gets (cancelled)
- * before the close request completes, so no destination is written after
- * this returns. The keys belong to the endpoint and go with it. */
+/* Force-close: UCX stops the endpoint's outstanding gets, so no
+ * destination is written after this returns; those it has not completed
+ * (cancelled) by then end here. The keys belong to the endpoint and go
+ * with it. */
 void pxs__ucx_peer_reset(ucx_t *u, ucx_peer_t *q)
 {
     if (!q->ep) return;
@@ -191,6 +192,10 @@ void pxs__ucx_peer_reset(ucx_t *u, ucx_peer_t *q)
         ucp_request_free(req);
     }
     pxs__ucx_am_peer_reset(u, q);
+    /* UCP gets the close left outstanding (tcp, an endpoint still
+     * connecting): given up on, so their late callbacks find nothing. */
+    for (ucx_get_t *g; (g = pxs__ucx_op_give_up_peer(u, q));)
+        pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
     for (size_t i = 0; i < q->nrkeys; i++) ucp_rkey_destroy(q->rkeys[i].rkey);
     q->nrkeys = 0;
     if (q->tab_rkey) ucp_rkey_destroy(q->tab_rkey);
