@@ -200,6 +200,23 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, i
     return st;
 }
 
+/* One message into two places: its header into hdr, the rest (len bytes)
+ * into body. */
+static pxs_status_t recv_split(MPI_Message *msg, void *hdr, void *body, size_t len,
+                               MPI_Status *s)
+{
+    int lens[2] = {MSG_HDR, (int)len};
+    MPI_Aint at[2];
+    MPI_Get_address(hdr, &at[0]);
+    MPI_Get_address(body, &at[1]);
+    MPI_Datatype t;
+    int rc = MPI_Type_create_hindexed(2, lens, at, MPI_BYTE, &t);
+    if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "MPI_Type_create_hindexed");
+    if ((rc = MPI_Type_commit(&t)) == MPI_SUCCESS) rc = MPI_Mrecv(MPI_BOTTOM, 1, t, msg, s);
+    MPI_Type_free(&t);
+    return pxs__mpi_status(rc, "MPI_Mrecv");
+}
+
 pxs_status_t pxs_mpi_recv(pxs_mpi_t *m, void *buf, size_t cap, size_t *len_p, int source,
                           int tag, MPI_Status *status)
 {
@@ -211,10 +228,18 @@ pxs_status_t pxs_mpi_recv(pxs_mpi_t *m, void *buf, size_t cap, size_t *len_p, in
     if (st != PXS_OK) return st;
     int n = 0;
     MPI_Get_count(&s, MPI_BYTE, &n);
-    uint8_t *in = malloc(n > 0 ? (size_t)n : 1);
-    if (!in) return PXS_ERR_NO_MEMORY;
-    st = pxs__mpi_status(MPI_Mrecv(in, n, MPI_BYTE, &msg, &s), "MPI_Mrecv");
+    /* The message is ours now: take it without heap memory where that can
+     * be done (a proxy's size on the stack; a longer value that fits goes
+     * straight into buf, its header beside it), so running out of memory
+     * can lose only a value too long for buf, which is refused anyway. */
+    uint8_t small[MSG_HDR + PXS_PROXY_MAX], *in = small, *heap = NULL;
+    size_t body = n > MSG_HDR ? (size_t)n - MSG_HDR : 0;
+    bool direct = n > (int)sizeof small && body <= cap;
+    if (direct) st = recv_split(&msg, small, buf, body, &s);
+    else if (n > (int)sizeof small && !(in = heap = malloc((size_t)n))) st = PXS_ERR_NO_MEMORY;
+    else st = pxs__mpi_status(MPI_Mrecv(in, n, MPI_BYTE, &msg, &s), "MPI_Mrecv");
     if (status != MPI_STATUS_IGNORE) *status = s;
+    if (st == PXS_ERR_NO_MEMORY) return st;
     uint64_t len = 0;
     int kind = -1;
     if (st == PXS_OK && (n < MSG_HDR || pxs_rd32(in) != MSG_MAGIC)) st = PXS_ERR_CORRUPT;
@@ -224,12 +249,14 @@ pxs_status_t pxs_mpi_recv(pxs_mpi_t *m, void *buf, size_t cap, size_t *len_p, in
         if (len_p) *len_p = (size_t)len;
     }
     if (st == PXS_OK && kind == KIND_VALUE) {
-        if ((uint64_t)n - MSG_HDR != len) st = PXS_ERR_CORRUPT;
+        if (body != len) st = PXS_ERR_CORRUPT;
         else if (len > cap) st = PXS_ERR_BUFFER_TOO_SMALL;
-        else memcpy(buf, in + MSG_HDR, (size_t)len);
+        else if (!direct) memcpy(buf, in + MSG_HDR, (size_t)len);
     } else if (st == PXS_OK && kind == KIND_PROXY) {
-        pxs_proxy_t *p = malloc(sizeof *p);
-        st = p ? pxs_proxy_decode(in + MSG_HDR, (size_t)n - MSG_HDR, p) : PXS_ERR_NO_MEMORY;
+        pxs_proxy_t *p = direct ? NULL : malloc(sizeof *p);
+        st = direct ? PXS_ERR_CORRUPT /* longer than any proxy */
+             : p    ? pxs_proxy_decode(in + MSG_HDR, body, p)
+                    : PXS_ERR_NO_MEMORY;
         if (st == PXS_OK) st = pxs_resolve(m->ctx, p, buf, cap, NULL);
         free(p);
         /* Whatever happened, the sender may let go of its buffer now. */
@@ -239,6 +266,6 @@ pxs_status_t pxs_mpi_recv(pxs_mpi_t *m, void *buf, size_t cap, size_t *len_p, in
     } else if (st == PXS_OK) {
         st = PXS_ERR_CORRUPT;
     }
-    free(in);
+    free(heap);
     return st;
 }

@@ -205,9 +205,14 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *mpi, const void *buf, size_t len, int dest,
  *  only one that has already arrived; -1: no bound), polling as
  *  pxs_mpi_recv_proxy does and progressing the context meanwhile; the
  *  resolve of a proxy then has a deadline of its own, as long.
+ *  A value longer than a proxy that fits in buf is received straight into
+ *  it (no copy, no heap memory).
  *  @return PXS_OK, PXS_ERR_TIMEOUT (no message: nothing consumed, a later
  *  call still gets it), PXS_ERR_BUFFER_TOO_SMALL (the message is consumed
- *  and acknowledged, buf untouched), resolve errors, PXS_ERR_IO.
+ *  and acknowledged, buf untouched), PXS_ERR_NO_MEMORY (only for a value
+ *  too long for buf, which is then consumed too), PXS_ERR_CORRUPT (not a
+ *  message of pxs_mpi_send; buf may have been written), resolve errors,
+ *  PXS_ERR_IO.
  *  Thread safety: per the context's thread mode. */
 pxs_status_t pxs_mpi_recv(pxs_mpi_t *mpi, void *buf, size_t cap, size_t *len_p,
                           int source, int tag, MPI_Status *status);

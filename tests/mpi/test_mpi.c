@@ -373,6 +373,19 @@ static void messages(pxs_mpi_t *m)
         CHECK(got == 1 << 20, "length reported");
         CHECK_ST(pxs_mpi_recv(m, out, 99, &got, 0, 8, MPI_STATUS_IGNORE), PXS_ERR_BUFFER_TOO_SMALL);
     }
+    /* Foreign messages on its tag: refused, short (taken on the stack) and
+     * long (taken straight into the buffer). */
+    if (rank == 0) {
+        memset(buf, 0xab, 10000);
+        for (int r = 1; r < size; r++) {
+            MPI_Send(buf, 20, MPI_BYTE, r, 12, pxs_mpi_comm(m));
+            MPI_Send(buf, 10000, MPI_BYTE, r, 12, pxs_mpi_comm(m));
+        }
+    } else {
+        size_t got = 0;
+        CHECK_ST(pxs_mpi_recv(m, out, 20000, &got, 0, 12, MPI_STATUS_IGNORE), PXS_ERR_CORRUPT);
+        CHECK_ST(pxs_mpi_recv(m, out, 20000, &got, 0, 12, MPI_STATUS_IGNORE), PXS_ERR_CORRUPT);
+    }
     /* Proxies in plain messages, validated on receipt. */
     pxs_proxy_t p;
     if (rank == 0) {
