@@ -141,8 +141,7 @@ pxs_status_t pxs_mpi_name_lookup(pxs_mpi_t *m, const char *name, pxs_proxy_t *pr
     uint64_t h = name_hash(name);
     int home = (int)(h % (uint64_t)m->size);
     uint32_t b = (uint32_t)((h >> 32) % m->dir_buckets);
-    uint8_t *bk = malloc(BUCKET);
-    if (!bk) return PXS_ERR_NO_MEMORY;
+    uint8_t bk[BUCKET] __attribute__((aligned(64)));
     st = PXS_ERR_NOT_FOUND;
     for (uint32_t probe = 0, tries = 0; probe < m->dir_buckets && tries < MAX_RETRIES; tries++) {
         bool closed;
@@ -175,7 +174,6 @@ pxs_status_t pxs_mpi_name_lookup(pxs_mpi_t *m, const char *name, pxs_proxy_t *pr
         b = (b + 1) % m->dir_buckets;
         probe++;
     }
-    free(bk);
     return st;
 }
 
@@ -196,8 +194,7 @@ static pxs_status_t walk(pxs_mpi_t *m, const char *name, bucket_fn fn, void *arg
     uint64_t h = name_hash(name);
     int home = (int)(h % (uint64_t)m->size);
     uint32_t b = (uint32_t)((h >> 32) % m->dir_buckets);
-    uint8_t *bk = malloc(BUCKET);
-    if (!bk) return PXS_ERR_NO_MEMORY;
+    uint8_t bk[BUCKET] __attribute__((aligned(64)));
     /* MPI may grant a lock lazily, at the epoch's first operation: with no
      * operation on the lock window, osc/pt2pt let two writers of one share
      * in at once (one overwrote the other's new entry). A flushed get in
@@ -209,10 +206,7 @@ static pxs_status_t walk(pxs_mpi_t *m, const char *name, bucket_fn fn, void *arg
         if (rc == MPI_SUCCESS) rc = MPI_Win_flush(home, m->dir_lock_win);
         if (rc != MPI_SUCCESS) MPI_Win_unlock(home, m->dir_lock_win);
     }
-    if (rc != MPI_SUCCESS) {
-        free(bk);
-        return pxs__mpi_status(rc, "directory lock");
-    }
+    if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "directory lock");
     pxs_status_t st = PXS_ERR_NO_RESOURCE;
     for (uint32_t probe = 0; probe < m->dir_buckets; probe++) {
         bool closed, done = false;
@@ -224,7 +218,6 @@ static pxs_status_t walk(pxs_mpi_t *m, const char *name, bucket_fn fn, void *arg
         b = (b + 1) % m->dir_buckets;
     }
     MPI_Win_unlock(home, m->dir_lock_win);
-    free(bk);
     return st;
 }
 
@@ -256,8 +249,7 @@ static pxs_status_t pub_fn(pxs_mpi_t *m, int home, uint32_t b, uint8_t *bk, void
      * entry here was freed: the rest of the chain must not have the name
      * (we hold the share's writer lock, so it cannot change meanwhile). */
     if (pxs_rd64(bk + 8)) {
-        uint8_t *next = malloc(BUCKET);
-        if (!next) return PXS_ERR_NO_MEMORY;
+        uint8_t next[BUCKET] __attribute__((aligned(64)));
         pxs_status_t st = PXS_OK;
         uint32_t c = b;
         for (uint32_t probe = 1; probe < m->dir_buckets && st == PXS_OK; probe++) {
@@ -270,7 +262,6 @@ static pxs_status_t pub_fn(pxs_mpi_t *m, int home, uint32_t b, uint8_t *bk, void
             }
             if (!pxs_rd64(next + 8)) break;
         }
-        free(next);
         if (st != PXS_OK) return st;
     }
     uint8_t e[ENTRY];
