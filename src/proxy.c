@@ -57,7 +57,7 @@ pxs_status_t pxs_proxy_decode(const void *buf, size_t len, pxs_proxy_t *out)
 pxs_status_t pxs__proxy_check(const pxs_context_t *ctx, const pxs_proxy_t *proxy, pxs_pdesc_t *d)
 {
     if (!ctx || !proxy) return PXS_ERR_INVALID_PARAM;
-    pxs_status_t st = pxs__wire_parse(proxy->bytes, sizeof proxy->bytes, d);
+    pxs_status_t st = pxs__wire_parse_memo(proxy->bytes, sizeof proxy->bytes, d);
     if (st != PXS_OK) {
         pxs_debug("rejected proxy: %s", pxs_strerror(st));
         return st;

@@ -88,6 +88,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (st > 0 || st == PXS_OK) {
         abort();
     }
+    /* The memo of validation (wire_memo.c) answers as the parse, first
+     * time and remembered. */
+    for (int k = 0; k < 2; k++) {
+        pxs_pdesc_t full, memo;
+        pxs_status_t a = pxs__wire_parse(data, size, &full);
+        pxs_status_t b = pxs__wire_parse_memo(data, size, &memo);
+        if (a != b || (a == PXS_OK && (memo.total_len != full.total_len || memo.blob != full.blob ||
+                                       memo.data != full.data || memo.gen != full.gen)))
+            abort();
+    }
     reach_connectors(data, size);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* Proxy codec: round trips and every kind of bad input. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -219,6 +220,103 @@ Test(codec, foreign_domain_is_refused)
     cr_assert_eq(pxs_resolve(other, &inl, out, sizeof out, NULL), PXS_ERR_FOREIGN);
     cr_assert_eq(pxs_exists(other, &p), PXS_ERR_FOREIGN);
     pxs_finalize(other);
+}
+
+/* The per-thread memo of validation (src/wire_memo.c) answers exactly what
+ * a full parse answers, and its pointers go into the caller's bytes. */
+static void assert_same_desc(const pxs_pdesc_t *got, const pxs_pdesc_t *want, const uint8_t *b)
+{
+    cr_assert(got->version == want->version && got->connector == want->connector &&
+              got->memtype == want->memtype && got->flags == want->flags &&
+              got->hdr_len == want->hdr_len && got->blob_len == want->blob_len &&
+              got->total_len == want->total_len);
+    cr_assert(got->domain == want->domain && got->owner == want->owner &&
+              got->key == want->key && got->store == want->store && got->size == want->size &&
+              got->gen == want->gen && got->slot == want->slot);
+    cr_assert(got->blob == b + want->hdr_len, "blob points into the memo, not the proxy");
+    if (want->flags & PXS_WF_INLINE)
+        cr_assert(got->data == b + want->hdr_len + want->blob_len);
+    else
+        cr_assert_null(got->data);
+}
+
+Test(codec, remembered_validation_answers_as_a_full_parse)
+{
+    char data[64];
+    memset(data, 9, sizeof data);
+    for (int inl = 0; inl < 2; inl++) {
+        pxs_proxy_t p = make_proxy(data, sizeof data, inl ? 0 : PXS_PUT_NO_INLINE);
+        size_t len = pxs_proxy_len(&p);
+        pxs_pdesc_t want, got;
+        cr_assert_eq(pxs__wire_parse(p.bytes, sizeof p.bytes, &want), PXS_OK);
+        cr_assert_eq(!!(want.flags & PXS_WF_INLINE), inl);
+        /* A miss that remembers, then hits from copies at other addresses. */
+        for (int k = 0; k < 3; k++) {
+            static pxs_proxy_t c[3];
+            memcpy(&c[k], &p, sizeof p);
+            cr_assert_eq(pxs__wire_parse_memo(c[k].bytes, sizeof c[k].bytes, &got), PXS_OK);
+            assert_same_desc(&got, &want, c[k].bytes);
+        }
+        /* Each flip of a remembered proxy is refused as a full parse refuses
+         * it, and does not displace the good entry's answer. */
+        for (size_t i = 0; i < len; i++) {
+            for (int bit = 0; bit < 8; bit++) {
+                uint8_t b[PXS_PROXY_MAX];
+                memcpy(b, p.bytes, sizeof b);
+                b[i] ^= (uint8_t)(1u << bit);
+                pxs_pdesc_t d1, d2;
+                pxs_status_t full = pxs__wire_parse(b, sizeof b, &d1);
+                pxs_status_t memo = pxs__wire_parse_memo(b, sizeof b, &d2);
+                cr_assert_neq(full, PXS_OK, "flip of byte %zu bit %d accepted", i, bit);
+                cr_assert_eq(memo, full, "byte %zu bit %d: memo %s, parse %s", i, bit,
+                             pxs_strerror(memo), pxs_strerror(full));
+            }
+        }
+        cr_assert_eq(pxs__wire_parse_memo(p.bytes, sizeof p.bytes, &got), PXS_OK);
+        assert_same_desc(&got, &want, p.bytes);
+        /* Fewer bytes than the proxy says: truncated, never a remembered OK. */
+        cr_assert_eq(pxs__wire_parse_memo(p.bytes, len - 1, &got), PXS_ERR_TRUNCATED);
+    }
+}
+
+Test(codec, remembered_proxies_that_share_an_entry_resolve_to_their_own_bytes)
+{
+    enum { N = 100 }; /* several times the memo's 16 entries */
+    static uint64_t vals[N];
+    static pxs_proxy_t px[N];
+    for (int i = 0; i < N; i++) {
+        vals[i] = 0x5eed0000u + (uint64_t)i;
+        px[i] = make_proxy(&vals[i], sizeof vals[i], PXS_PUT_NO_INLINE);
+    }
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++) {
+            uint64_t out = 0;
+            cr_assert_eq(pxs_resolve(ctx, &px[i], &out, sizeof out, NULL), PXS_OK);
+            cr_assert_eq(out, vals[i], "round %d proxy %d", round, i);
+        }
+    }
+}
+
+static void *memo_thread(void *arg)
+{
+    const pxs_proxy_t *p = arg;
+    pxs_pdesc_t d;
+    intptr_t bad = 0;
+    for (int k = 0; k < 3; k++) bad |= pxs__wire_parse_memo(p->bytes, sizeof p->bytes, &d) != PXS_OK;
+    return (void *)bad; /* the thread's memo goes with it (LeakSanitizer checks) */
+}
+
+Test(codec, each_thread_remembers_on_its_own)
+{
+    char data[8] = {3};
+    pxs_proxy_t p = make_proxy(data, sizeof data, PXS_PUT_NO_INLINE);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) cr_assert_eq(pthread_create(&t[i], NULL, memo_thread, &p), 0);
+    for (int i = 0; i < 4; i++) {
+        void *bad;
+        cr_assert_eq(pthread_join(t[i], &bad), 0);
+        cr_assert_null(bad);
+    }
 }
 
 Test(codec, status_strings)
