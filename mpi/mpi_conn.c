@@ -330,6 +330,18 @@ typedef struct {
 
 static mc_req_t *rq(pxs_request_t *r) { return pxs__request_scratch(r); }
 
+/* A pxs_alloc object of this node, read through its mapped segment: no
+ * MPI call, no request. */
+static pxs_status_t mc_get_now(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst)
+{
+    pxs_mpi_t *m = c->priv;
+    blob_t b;
+    if (!m->win_open) return PXS_ERR_UNSUPPORTED; /* get says why */
+    pxs_status_t st = blob_parse(c, p, &b);
+    if (st != PXS_OK) return st;
+    return b.sb ? pxs__conn_node_get(&m->node_rd, p, b.sb, dst) : PXS_ERR_UNSUPPORTED;
+}
+
 static pxs_status_t mc_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_request_t *req)
 {
     pxs_mpi_t *m = c->priv;
@@ -577,4 +589,5 @@ const pxs_conn_ops_t pxs__conn_mpi_ops = {
     .open = mc_hopen,
     .read = mc_hread,
     .close = mc_hclose,
+    .get_now = mc_get_now,
 };

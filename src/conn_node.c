@@ -41,14 +41,23 @@ static bool shm_desc(const pxs_conn_node_t *n, const pxs_pdesc_t *p, const uint8
     return true;
 }
 
+pxs_status_t pxs__conn_node_get_at(pxs_conn_node_t *n, const pxs_pdesc_t *p,
+                                   const pxs_shm_loc_t *l, void *dst)
+{
+    if (!n->on || l->node != n->shm.ctx->node_id) return PXS_ERR_UNSUPPORTED;
+    /* The shm reader checks the offset against the segment it maps and
+     * the generation in the owner's table before and after the copy. It
+     * reads of p only what both proxies share (owner, slot, generation,
+     * size): no shm proxy is built. */
+    return pxs__shm_get_at(&n->shm, p, l, dst);
+}
+
 pxs_status_t pxs__conn_node_get(pxs_conn_node_t *n, const pxs_pdesc_t *p, const uint8_t *sb,
                                 void *dst)
 {
-    pxs_pdesc_t d;
-    if (!shm_desc(n, p, sb, &d)) return PXS_ERR_UNSUPPORTED;
-    /* The shm reader checks the offset against the segment it maps and
-     * the generation in the owner's table before and after the copy. */
-    return dst ? n->shm.ops->get(&n->shm, &d, dst, NULL) : n->shm.ops->check(&n->shm, &d);
+    pxs_shm_loc_t l;
+    pxs__shm_blob_read(sb, &l);
+    return pxs__conn_node_get_at(n, p, &l, dst);
 }
 
 pxs_status_t pxs__conn_node_open(pxs_conn_node_t *n, const pxs_pdesc_t *p, const uint8_t *sb,

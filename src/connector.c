@@ -73,8 +73,9 @@ static const pxs_conn_ops_t *conn_ops_by_id(unsigned id)
 pxs_status_t pxs__conn_get(pxs_context_t *ctx, unsigned id, pxs_conn_t **conn_p)
 {
     if (id >= sizeof ctx->conns / sizeof ctx->conns[0]) return PXS_ERR_NO_CONNECTOR;
-    if (ctx->conns[id]) {
-        *conn_p = ctx->conns[id];
+    pxs_conn_t *have = pxs__conn_find(ctx, id);
+    if (have) {
+        *conn_p = have;
         return PXS_OK;
     }
     const pxs_conn_ops_t *ops = conn_ops_by_id(id);
@@ -93,7 +94,8 @@ pxs_status_t pxs__conn_get(pxs_context_t *ctx, unsigned id, pxs_conn_t **conn_p)
         free(c);
         return st;
     }
-    ctx->conns[id] = c;
+    /* Release: a reader that finds it without the lock sees it whole. */
+    __atomic_store_n(&ctx->conns[id], c, __ATOMIC_RELEASE);
     *conn_p = c;
     return PXS_OK;
 }

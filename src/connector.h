@@ -86,6 +86,12 @@ typedef struct pxs_conn_ops {
     pxs_status_t (*read)(pxs_conn_t *conn, const pxs_pdesc_t *p, void *state, uint64_t off,
                          void *dst, size_t len);
     void (*close)(pxs_conn_t *conn, const pxs_pdesc_t *p, void *state);
+    /* Optional, for connectors with PXS_CAP_NONBLOCKING: a get that is
+     * done before it returns (a mapped segment of this node, the caller's
+     * own object) without a request, so the core takes none from the pool
+     * (its lock). PXS_ERR_UNSUPPORTED: this get needs one; the core then
+     * calls get. Any other status is the get's final one. */
+    pxs_status_t (*get_now)(pxs_conn_t *conn, const pxs_pdesc_t *p, void *dst);
 } pxs_conn_ops_t;
 
 struct pxs_conn {
@@ -153,6 +159,17 @@ extern const pxs_conn_ops_t pxs__conn_shm_ops;
 void pxs__shm_blob_write(uint8_t *b, pid_t pid, uint32_t seg, uint64_t start, uint64_t node,
                          uint64_t where);
 uint64_t pxs__shm_blob_node(const uint8_t *b);
+/* What such a blob says, field by field. */
+typedef struct {
+    pid_t pid;
+    uint32_t seg;
+    uint64_t start, node, where;
+} pxs_shm_loc_t;
+void pxs__shm_blob_read(const uint8_t *b, pxs_shm_loc_t *l);
+/* The shm connector's get (dst NULL: its check) of p's object at l, which
+ * another connector read from its own blob; p's blob is not looked at. */
+pxs_status_t pxs__shm_get_at(pxs_conn_t *shm, const pxs_pdesc_t *p, const pxs_shm_loc_t *l,
+                             void *dst);
 
 /* Same-node reads of pxs_alloc objects for connectors whose own path
  * cannot map an owner's memory (ucx: UCX 1.13 maps only memory it
@@ -179,6 +196,9 @@ bool pxs__conn_node_blob(const pxs_conn_t *conn, const pxs_object_t *obj, uint8_
  * off (the caller's own path then serves). */
 pxs_status_t pxs__conn_node_get(pxs_conn_node_t *n, const pxs_pdesc_t *p, const uint8_t *sb,
                                 void *dst);
+/* The same for a location read from the caller's own blob. */
+pxs_status_t pxs__conn_node_get_at(pxs_conn_node_t *n, const pxs_pdesc_t *p,
+                                   const pxs_shm_loc_t *l, void *dst);
 /* Handle ops through the reader (open: PXS_ERR_UNSUPPORTED as for get;
  * the state keeps what it needs of sb). */
 pxs_status_t pxs__conn_node_open(pxs_conn_node_t *n, const pxs_pdesc_t *p, const uint8_t *sb,

@@ -53,7 +53,9 @@ struct pxs_context {
     uint32_t max_objects;
     int timeout_ms;
 
-    pxs_conn_t *conns[8];   /* by connector id, opened on first use */
+    /* By connector id, opened on first use (under lock) and kept until
+     * finalize: read without the lock by pxs__conn_find. */
+    pxs_conn_t *conns[8];
 
     pxs_objtab_t tab;       /* shared generation table */
     pxs_object_t *objs;     /* [max_objects] */
@@ -95,6 +97,13 @@ pxs_status_t pxs__proxy_check(const pxs_context_t *ctx, const pxs_proxy_t *proxy
 
 /* Connector instance of this context for an id, opened on first use. */
 pxs_status_t pxs__conn_get(pxs_context_t *ctx, unsigned id, pxs_conn_t **conn_p);
+/* The instance if it is open already, else NULL. No lock needed. */
+static inline pxs_conn_t *pxs__conn_find(pxs_context_t *ctx, unsigned id)
+{
+    return id < sizeof ctx->conns / sizeof ctx->conns[0]
+               ? __atomic_load_n(&ctx->conns[id], __ATOMIC_ACQUIRE)
+               : NULL;
+}
 const pxs_conn_ops_t *pxs__conn_ops_by_name(const char *name);
 
 /* Segments of this context (alloc.c). */

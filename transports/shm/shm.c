@@ -79,11 +79,7 @@ typedef struct {
     atomic_size_t nretired;
 } shm_t;
 
-typedef struct {
-    pid_t pid;
-    uint32_t seg;
-    uint64_t start, node, where;
-} shm_blob_t;
+typedef pxs_shm_loc_t shm_blob_t; /* connector.h: what the blob says */
 
 /* Under Yama ptrace_scope=1 (Ubuntu's default) process_vm_readv needs the
  * owner's consent: give it, as UCX's cma transport needs too, unless
@@ -203,6 +199,15 @@ void pxs__shm_blob_write(uint8_t *b, pid_t pid, uint32_t seg, uint64_t start, ui
 
 uint64_t pxs__shm_blob_node(const uint8_t *b) { return pxs_rd64(b + 16); }
 
+void pxs__shm_blob_read(const uint8_t *b, pxs_shm_loc_t *l)
+{
+    l->pid = (pid_t)pxs_rd32(b);
+    l->seg = pxs_rd32(b + 4);
+    l->start = pxs_rd64(b + 8);
+    l->node = pxs_rd64(b + 16);
+    l->where = pxs_rd64(b + 24);
+}
+
 static pxs_status_t shm_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *b, size_t cap,
                              size_t *len_p)
 {
@@ -215,17 +220,18 @@ static pxs_status_t shm_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *b, s
     return PXS_OK;
 }
 
-static pxs_status_t blob_parse(const shm_t *s, const pxs_pdesc_t *p, shm_blob_t *b)
+static pxs_status_t loc_check(const shm_t *s, const shm_blob_t *b)
 {
-    if (p->blob_len != SHM_BLOB_LEN) return PXS_ERR_CORRUPT;
-    b->pid = (pid_t)pxs_rd32(p->blob);
-    b->seg = pxs_rd32(p->blob + 4);
-    b->start = pxs_rd64(p->blob + 8);
-    b->node = pxs_rd64(p->blob + 16);
-    b->where = pxs_rd64(p->blob + 24);
     if (b->pid <= 0) return PXS_ERR_CORRUPT;
     if (b->node != s->node) return PXS_ERR_UNREACHABLE; /* another kernel */
     return PXS_OK;
+}
+
+static pxs_status_t blob_parse(const shm_t *s, const pxs_pdesc_t *p, shm_blob_t *b)
+{
+    if (p->blob_len != SHM_BLOB_LEN) return PXS_ERR_CORRUPT;
+    pxs__shm_blob_read(p->blob, b);
+    return loc_check(s, b);
 }
 
 /* Mapped bytes whose generation still matches are the object's, even if
@@ -507,25 +513,41 @@ static pxs_status_t fast_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b
     return st;
 }
 
+static pxs_status_t get_at(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b, void *dst)
+{
+    peer_t *q;
+    const uint8_t *src;
+    pxs_status_t st = fast_get(s, p, b, dst);
+    if (st != PXS_ERR_UNSUPPORTED) return st;
+    st = locate(s, p, b, &q, &src);
+    if (st != PXS_OK) return st;
+    if (b->seg) {
+        if (p->size) pxs__copy(dst, src, p->size);
+        seg_unuse(s, q, b->seg);
+    } else if (p->size) {
+        st = cma_read(b->pid, dst, b->where, p->size);
+    }
+    return after_copy(s, q, p, b->seg != 0, st);
+}
+
+static pxs_status_t check_at(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b)
+{
+    pthread_mutex_lock(&s->lock);
+    peer_t *q;
+    pxs_status_t st = peer_get(s, p, b, &q);
+    pthread_mutex_unlock(&s->lock);
+    if (st != PXS_OK) return st;
+    if (p->slot >= q->tab.hdr->nslots) return PXS_ERR_CORRUPT;
+    return after_copy(s, q, p, 0, PXS_OK);
+}
+
 static pxs_status_t shm_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_request_t *req)
 {
     (void)req;
     shm_t *s = c->priv;
     shm_blob_t b;
-    peer_t *q;
-    const uint8_t *src;
     pxs_status_t st = blob_parse(s, p, &b);
-    if (st != PXS_OK) return st;
-    if ((st = fast_get(s, p, &b, dst)) != PXS_ERR_UNSUPPORTED) return st;
-    st = locate(s, p, &b, &q, &src);
-    if (st != PXS_OK) return st;
-    if (b.seg) {
-        if (p->size) pxs__copy(dst, src, p->size);
-        seg_unuse(s, q, b.seg);
-    } else if (p->size) {
-        st = cma_read(b.pid, dst, b.where, p->size);
-    }
-    return after_copy(s, q, p, b.seg != 0, st);
+    return st != PXS_OK ? st : get_at(s, p, &b, dst);
 }
 
 static pxs_status_t shm_check(pxs_conn_t *c, const pxs_pdesc_t *p)
@@ -533,14 +555,16 @@ static pxs_status_t shm_check(pxs_conn_t *c, const pxs_pdesc_t *p)
     shm_t *s = c->priv;
     shm_blob_t b;
     pxs_status_t st = blob_parse(s, p, &b);
+    return st != PXS_OK ? st : check_at(s, p, &b);
+}
+
+pxs_status_t pxs__shm_get_at(pxs_conn_t *c, const pxs_pdesc_t *p, const pxs_shm_loc_t *l,
+                             void *dst)
+{
+    shm_t *s = c->priv;
+    pxs_status_t st = loc_check(s, l);
     if (st != PXS_OK) return st;
-    pthread_mutex_lock(&s->lock);
-    peer_t *q;
-    st = peer_get(s, p, &b, &q);
-    pthread_mutex_unlock(&s->lock);
-    if (st != PXS_OK) return st;
-    if (p->slot >= q->tab.hdr->nslots) return PXS_ERR_CORRUPT;
-    return after_copy(s, q, p, 0, PXS_OK);
+    return dst ? get_at(s, p, l, dst) : check_at(s, p, l);
 }
 
 static pxs_status_t shm_view(pxs_conn_t *c, const pxs_pdesc_t *p, const void **data_p)

@@ -185,6 +185,18 @@ static pxs_status_t self_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b
     return pxs__objtab_still(t, p->slot, p->gen) ? PXS_OK : PXS_ERR_EVICTED;
 }
 
+/* The gets done without UCX: the caller's own object, and a pxs_alloc
+ * object of this node read through its mapped segment. */
+static pxs_status_t ucx_get_now(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst)
+{
+    ucx_t *u = c->priv;
+    ucx_blob_t b;
+    pxs_status_t st = pxs__ucx_blob_parse(p, &b);
+    if (st != PXS_OK) return st;
+    if (p->owner == pxs__conn_owner_id(c)) return self_get(u, p, &b, dst);
+    return pxs__ucx_node_get(u, p, &b, dst);
+}
+
 static pxs_status_t ucx_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_request_t *req)
 {
     ucx_t *u = c->priv;
@@ -418,4 +430,5 @@ const pxs_conn_ops_t pxs__conn_ucx_ops = {
     .open = ucx_hopen,
     .read = ucx_hread,
     .close = ucx_hclose,
+    .get_now = ucx_get_now,
 };

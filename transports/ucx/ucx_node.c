@@ -38,8 +38,10 @@ static bool shm_blob(const ucx_blob_t *b, uint8_t sb[PXS_SHM_BLOB_LEN])
 
 pxs_status_t pxs__ucx_node_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b, void *dst)
 {
-    uint8_t sb[PXS_SHM_BLOB_LEN];
-    return shm_blob(b, sb) ? pxs__conn_node_get(&u->node_rd, p, sb, dst) : PXS_ERR_UNSUPPORTED;
+    if (!b->seg) return PXS_ERR_UNSUPPORTED;
+    const pxs_shm_loc_t l = {
+        .pid = b->pid, .seg = b->seg, .start = b->start, .node = b->node, .where = b->seg_off};
+    return pxs__conn_node_get_at(&u->node_rd, p, &l, dst);
 }
 
 pxs_status_t pxs__ucx_node_open(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b,
