@@ -331,7 +331,7 @@ typedef struct {
 static mc_req_t *rq(pxs_request_t *r) { return pxs__request_scratch(r); }
 
 /* A pxs_alloc object of this node, read through its mapped segment: no
- * MPI call, no request. */
+ * MPI call, no request. The core calls get only for the others. */
 static pxs_status_t mc_get_now(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst)
 {
     pxs_mpi_t *m = c->priv;
@@ -349,8 +349,6 @@ static pxs_status_t mc_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_r
     blob_t b;
     pxs_status_t st = blob_parse(c, p, &b);
     if (st != PXS_OK) return st;
-    if (b.sb && (st = pxs__conn_node_get(&m->node_rd, p, b.sb, dst)) != PXS_ERR_UNSUPPORTED)
-        return st; /* read on this node, done */
     for (uint64_t off = 0; off < p->size; off += CHUNK) {
         int n = (int)(p->size - off < CHUNK ? p->size - off : CHUNK);
         int rc = MPI_Get((uint8_t *)dst + off, n, MPI_BYTE, b.rank, (MPI_Aint)(b.data + off), n,

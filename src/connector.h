@@ -90,7 +90,8 @@ typedef struct pxs_conn_ops {
      * done before it returns (a mapped segment of this node, the caller's
      * own object) without a request, so the core takes none from the pool
      * (its lock). PXS_ERR_UNSUPPORTED: this get needs one; the core then
-     * calls get. Any other status is the get's final one. */
+     * calls get, which need not try again what get_now did. Any other
+     * status is the get's final one. */
     pxs_status_t (*get_now)(pxs_conn_t *conn, const pxs_pdesc_t *p, void *dst);
 } pxs_conn_ops_t;
 

@@ -19,20 +19,23 @@ static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, void
     pxs_status_t st;
     /* An open connector without the lock: one acquire load. */
     pxs_conn_t *conn = pxs__conn_find(ctx, d->connector);
-    bool pooled = conn && (conn->ops->caps & PXS_CAP_NONBLOCKING);
+    if (!conn) {
+        pxs__lock(ctx);
+        st = pxs__conn_get(ctx, d->connector, &conn);
+        pxs__unlock(ctx);
+        if (st != PXS_OK) return st;
+    }
+    bool pooled = conn->ops->caps & PXS_CAP_NONBLOCKING;
     if (pooled && conn->ops->get_now &&
         (st = conn->ops->get_now(conn, d, dst)) != PXS_ERR_UNSUPPORTED) {
         /* As pxs__request_complete: a stale object never yields bytes. */
         if (st == PXS_ERR_EVICTED && d->size) memset(dst, 0, d->size);
         return st;
     }
-    if (!conn || pooled) {
-        pxs__lock(ctx); /* once: the connector, and a pooled request if it may need one */
-        st = pxs__conn_get(ctx, d->connector, &conn);
-        pooled = st == PXS_OK && (conn->ops->caps & PXS_CAP_NONBLOCKING);
-        if (pooled) r = pxs__request_get(ctx);
+    if (pooled) { /* get_now, if any, said no: get needs a request */
+        pxs__lock(ctx);
+        r = pxs__request_get(ctx);
         pxs__unlock(ctx);
-        if (st != PXS_OK) return st;
     }
     if (!pooled) {
         /* Done before get returns: a request on the stack, no deadline.

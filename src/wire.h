@@ -73,9 +73,9 @@ uint32_t pxs__crc32c_impl(int impl, uint32_t crc, const void *buf, size_t len);
 /* Validate untrusted bytes (len of them) and describe them. */
 pxs_status_t pxs__wire_parse(const uint8_t *buf, size_t len, pxs_pdesc_t *d);
 
-/* pxs__wire_parse of bytes at least PXS_WIRE_HDR_V1 long, remembered per
- * thread: bytes equal to ones that validated before are not checked again
- * (wire_memo.c). Same results, same thread safety. */
+/* pxs__wire_parse, remembered per thread: bytes equal to a proxy of at
+ * most 512 bytes that validated before are not checked again
+ * (wire_memo.c). Same arguments, results and thread safety. */
 pxs_status_t pxs__wire_parse_memo(const uint8_t *buf, size_t len, pxs_pdesc_t *d);
 
 /* Build a proxy: header fields from d (blob/data pointers are sources). */

@@ -186,7 +186,8 @@ static pxs_status_t self_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b
 }
 
 /* The gets done without UCX: the caller's own object, and a pxs_alloc
- * object of this node read through its mapped segment. */
+ * object of this node read through its mapped segment. The core calls get
+ * only for the others. */
 static pxs_status_t ucx_get_now(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst)
 {
     ucx_t *u = c->priv;
@@ -203,8 +204,6 @@ static pxs_status_t ucx_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_
     ucx_blob_t b;
     pxs_status_t st = pxs__ucx_blob_parse(p, &b);
     if (st != PXS_OK) return st;
-    if (p->owner == pxs__conn_owner_id(c)) return self_get(u, p, &b, dst);
-    if ((st = pxs__ucx_node_get(u, p, &b, dst)) != PXS_ERR_UNSUPPORTED) return st;
     ucx_get_t *g = pxs__request_scratch(req);
     ucp_rkey_h rkey;
     memset(g, 0, sizeof *g);
