@@ -86,8 +86,10 @@ pxs_status_t pxs__conn_get(pxs_context_t *ctx, unsigned id, pxs_conn_t **conn_p)
     }
     pxs_conn_t *c = calloc(1, sizeof *c);
     if (!c) return PXS_ERR_NO_MEMORY;
+    static _Atomic uint64_t uids;
     c->ops = ops;
     c->ctx = ctx;
+    c->uid = atomic_fetch_add(&uids, 1) + 1;
     pxs_status_t st = ops->init(c);
     if (st != PXS_OK) {
         pxs_error("connector %s failed to start: %s", ops->name, pxs_strerror(st));

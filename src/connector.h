@@ -99,6 +99,7 @@ struct pxs_conn {
     const pxs_conn_ops_t *ops;
     pxs_context_t *ctx;
     void *priv;
+    uint64_t uid; /* unique in the process, never reused: routes (wire.h) name it */
 };
 
 /* Shared "not supported" slots. */
@@ -140,8 +141,15 @@ const pxs_objtab_t *pxs__conn_objtab(const pxs_conn_t *conn);
 uint64_t pxs__hash64(const void *buf, size_t len);
 /* Monotonic clock in ns (the core's; one clock for every deadline). */
 uint64_t pxs__now_ns(void);
-/* memcpy, with the CPU's string copy for large sizes where that is faster. */
-void pxs__copy(void *dst, const void *src, size_t n);
+/* memcpy, with the CPU's string copy for large sizes where that is faster
+ * (util.c says where). Inline: small copies go straight to memcpy. */
+#define PXS_COPY_MOVSB_MIN (512u << 10)
+void pxs__copy_large(void *dst, const void *src, size_t n);
+static inline void pxs__copy(void *dst, const void *src, size_t n)
+{
+    if (n < PXS_COPY_MOVSB_MIN) memcpy(dst, src, n);
+    else pxs__copy_large(dst, src, n);
+}
 /* Timeout (ms, -1 none) of the context a connector belongs to. */
 int pxs__conn_timeout_ms(const pxs_conn_t *conn);
 

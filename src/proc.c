@@ -167,11 +167,5 @@ void pxs__live_unmap(const pxs_live_page_t *page)
     if (page) munmap((void *)page, sizeof *page);
 }
 
-int pxs__live_check(const pxs_live_page_t *page, uint32_t tid)
-{
-    /* The holder's tid, without OWNER_DIED (the kernel clears the tid when
-     * it sets that bit; waiters never come: nobody else locks it). */
-    const int *word = (const int *)&page->lock;
-    uint32_t w = (uint32_t)__atomic_load_n(word, __ATOMIC_ACQUIRE);
-    return (w & FUTEX_TID_MASK) == tid && !(w & FUTEX_OWNER_DIED);
-}
+_Static_assert(FUTEX_TID_MASK == 0x3fffffff && FUTEX_OWNER_DIED == 0x40000000,
+               "pxs__live_check (seg.h) spells these out");

@@ -54,10 +54,12 @@ pxs_status_t pxs_proxy_decode(const void *buf, size_t len, pxs_proxy_t *out)
     return PXS_OK;
 }
 
-pxs_status_t pxs__proxy_check(const pxs_context_t *ctx, const pxs_proxy_t *proxy, pxs_pdesc_t *d)
+pxs_status_t pxs__proxy_check_route(const pxs_context_t *ctx, const pxs_proxy_t *proxy,
+                                    pxs_pdesc_t *d, pxs_route_t **rt_p)
 {
+    if (rt_p) *rt_p = NULL;
     if (!ctx || !proxy) return PXS_ERR_INVALID_PARAM;
-    pxs_status_t st = pxs__wire_parse_memo(proxy->bytes, sizeof proxy->bytes, d);
+    pxs_status_t st = pxs__wire_parse_route(proxy->bytes, sizeof proxy->bytes, d, rt_p);
     if (st != PXS_OK) {
         pxs_debug("rejected proxy: %s", pxs_strerror(st));
         return st;
@@ -68,6 +70,11 @@ pxs_status_t pxs__proxy_check(const pxs_context_t *ctx, const pxs_proxy_t *proxy
         return PXS_ERR_FOREIGN;
     }
     return PXS_OK;
+}
+
+pxs_status_t pxs__proxy_check(const pxs_context_t *ctx, const pxs_proxy_t *proxy, pxs_pdesc_t *d)
+{
+    return pxs__proxy_check_route(ctx, proxy, d, NULL);
 }
 
 /* --- text form: "pxs1:" + unpadded base64url --------------------------- */

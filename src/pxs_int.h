@@ -89,11 +89,15 @@ static inline void pxs__unlock(pxs_context_t *ctx) {
 
 uint64_t pxs__hash64(const void *buf, size_t len);
 
-/* Validate a proxy for use in this context (format, domain). */
 /* Blocking resolve of a proxy pxs__proxy_check accepted. */
 pxs_status_t pxs__resolve_desc(pxs_context_t *ctx, const pxs_pdesc_t *d, void *dst, size_t cap);
+/* Validate a proxy for use in this context (format, domain). */
 pxs_status_t pxs__proxy_check(const pxs_context_t *ctx, const pxs_proxy_t *proxy,
                               pxs_pdesc_t *d);
+/* The same, with the route slot of the remembered proxy (wire.h), or NULL:
+ * valid until this thread checks another proxy. */
+pxs_status_t pxs__proxy_check_route(const pxs_context_t *ctx, const pxs_proxy_t *proxy,
+                                    pxs_pdesc_t *d, pxs_route_t **rt_p);
 
 /* Connector instance of this context for an id, opened on first use. */
 pxs_status_t pxs__conn_get(pxs_context_t *ctx, unsigned id, pxs_conn_t **conn_p);

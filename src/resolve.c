@@ -5,8 +5,26 @@
 
 #include "pxs_int.h"
 
-static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, void *dst,
-                                  size_t cap, int timeout_ms, pxs_request_t **req_p)
+/* The get done at once (get_now, or get without PXS_CAP_NONBLOCKING), with
+ * the route slot rt (or NULL) offered to the connector to fill. */
+static pxs_status_t get_sync(pxs_conn_t *conn, const pxs_pdesc_t *d, void *dst,
+                             pxs_request_t *sr, pxs_route_t *rt)
+{
+    if (rt) {
+        rt->uid = 0;
+        rt->read = NULL;
+        pxs__route_fill = rt;
+    }
+    pxs_status_t st = sr ? conn->ops->get(conn, d, dst, sr) : conn->ops->get_now(conn, d, dst);
+    if (rt) {
+        pxs__route_fill = NULL;
+        if (st == PXS_OK && rt->read) rt->uid = conn->uid;
+    }
+    return st;
+}
+
+static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, pxs_route_t *rt,
+                                  void *dst, size_t cap, int timeout_ms, pxs_request_t **req_p)
 {
     *req_p = NULL;
     if (d->size > cap) return PXS_ERR_BUFFER_TOO_SMALL;
@@ -25,9 +43,16 @@ static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, void
         pxs__unlock(ctx);
         if (st != PXS_OK) return st;
     }
+    /* A proxy read before through this very instance: its route, which
+     * still checks generation, mapping and owner (and says UNSUPPORTED
+     * when it no longer holds). */
+    if (rt && rt->uid == conn->uid && (st = rt->read(rt, d, dst)) != PXS_ERR_UNSUPPORTED) {
+        if (st == PXS_ERR_EVICTED && d->size) memset(dst, 0, d->size); /* as below */
+        return st;
+    }
     bool pooled = conn->ops->caps & PXS_CAP_NONBLOCKING;
     if (pooled && conn->ops->get_now &&
-        (st = conn->ops->get_now(conn, d, dst)) != PXS_ERR_UNSUPPORTED) {
+        (st = get_sync(conn, d, dst, NULL, rt)) != PXS_ERR_UNSUPPORTED) {
         /* As pxs__request_complete: a stale object never yields bytes. */
         if (st == PXS_ERR_EVICTED && d->size) memset(dst, 0, d->size);
         return st;
@@ -49,7 +74,7 @@ static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, void
         sr.dst = dst;
         sr.dst_len = d->size;
         sr.next_free = NULL;
-        st = conn->ops->get(conn, d, dst, &sr);
+        st = get_sync(conn, d, dst, &sr, rt);
         if (st == PXS_INPROGRESS) { /* a connector that breaks its word */
             pxs_error("connector %s left a get in progress without PXS_CAP_NONBLOCKING",
                       conn->ops->name);
@@ -83,19 +108,22 @@ pxs_status_t pxs_resolve_nb(pxs_context_t *ctx, const pxs_proxy_t *proxy, void *
     if (!req_p) return PXS_ERR_INVALID_PARAM;
     *req_p = NULL;
     pxs_pdesc_t d;
-    pxs_status_t st = pxs__proxy_check(ctx, proxy, &d);
+    pxs_route_t *rt;
+    pxs_status_t st = pxs__proxy_check_route(ctx, proxy, &d, &rt);
     if (st != PXS_OK) return st;
     int timeout = (params && (params->field_mask & PXS_RESOLVE_PARAM_TIMEOUT))
                       ? params->timeout_ms
                       : PXS_TIMEOUT_DEFAULT;
-    return resolve_start(ctx, &d, dst, cap, timeout, req_p);
+    return resolve_start(ctx, &d, rt, dst, cap, timeout, req_p);
 }
 
-/* A blocking resolve of an already validated proxy. */
-pxs_status_t pxs__resolve_desc(pxs_context_t *ctx, const pxs_pdesc_t *d, void *dst, size_t cap)
+/* A blocking resolve of an already validated proxy (rt: its route slot,
+ * from the check just before, or NULL). */
+static pxs_status_t resolve_desc(pxs_context_t *ctx, const pxs_pdesc_t *d, pxs_route_t *rt,
+                                 void *dst, size_t cap)
 {
     pxs_request_t *r;
-    pxs_status_t st = resolve_start(ctx, d, dst, cap, PXS_TIMEOUT_DEFAULT, &r);
+    pxs_status_t st = resolve_start(ctx, d, rt, dst, cap, PXS_TIMEOUT_DEFAULT, &r);
     if (st == PXS_INPROGRESS) {
         /* The request carries the context's deadline (none if timeout_ms is -1). */
         st = pxs_wait(r, PXS_TIMEOUT_INFINITE);
@@ -104,14 +132,20 @@ pxs_status_t pxs__resolve_desc(pxs_context_t *ctx, const pxs_pdesc_t *d, void *d
     return st;
 }
 
+pxs_status_t pxs__resolve_desc(pxs_context_t *ctx, const pxs_pdesc_t *d, void *dst, size_t cap)
+{
+    return resolve_desc(ctx, d, NULL, dst, cap);
+}
+
 pxs_status_t pxs_resolve(pxs_context_t *ctx, const pxs_proxy_t *proxy, void *dst, size_t cap,
                          size_t *len_p)
 {
     pxs_pdesc_t d;
-    pxs_status_t st = pxs__proxy_check(ctx, proxy, &d);
+    pxs_route_t *rt;
+    pxs_status_t st = pxs__proxy_check_route(ctx, proxy, &d, &rt);
     if (st != PXS_OK) return st;
     if (len_p) *len_p = (size_t)d.size;
-    return pxs__resolve_desc(ctx, &d, dst, cap);
+    return resolve_desc(ctx, &d, rt, dst, cap);
 }
 
 pxs_status_t pxs_resolve_alloc(pxs_context_t *ctx, const pxs_proxy_t *proxy, void **buf_p,
@@ -119,12 +153,13 @@ pxs_status_t pxs_resolve_alloc(pxs_context_t *ctx, const pxs_proxy_t *proxy, voi
 {
     if (!buf_p) return PXS_ERR_INVALID_PARAM;
     pxs_pdesc_t d;
-    pxs_status_t st = pxs__proxy_check(ctx, proxy, &d);
+    pxs_route_t *rt;
+    pxs_status_t st = pxs__proxy_check_route(ctx, proxy, &d, &rt);
     if (st != PXS_OK) return st;
     if (d.size > SIZE_MAX - 1) return PXS_ERR_NO_MEMORY;
     void *buf = malloc(d.size ? (size_t)d.size : 1);
     if (!buf) return PXS_ERR_NO_MEMORY;
-    st = pxs__resolve_desc(ctx, &d, buf, (size_t)d.size); /* validated once, above */
+    st = resolve_desc(ctx, &d, rt, buf, (size_t)d.size); /* validated once, above */
     if (st != PXS_OK) {
         free(buf);
         return st;

@@ -59,7 +59,15 @@ void pxs__live_close(void);
 /* Reader: map a process's page (NULL if it has none). */
 const pxs_live_page_t *pxs__live_map(pid_t pid, uint64_t start, uint32_t *tid_p);
 void pxs__live_unmap(const pxs_live_page_t *page);
-/* 1: the holder lives, so the process does; 0: ask the kernel. */
-int pxs__live_check(const pxs_live_page_t *page, uint32_t tid);
+/* 1: the holder lives, so the process does; 0: ask the kernel. Inline:
+ * every mapped read checks it. The holder's tid, without OWNER_DIED (the
+ * kernel clears the tid when it sets that bit; waiters never come: nobody
+ * else locks it); the masks are linux/futex.h's. */
+static inline int pxs__live_check(const pxs_live_page_t *page, uint32_t tid)
+{
+    const int *word = (const int *)&page->lock;
+    uint32_t w = (uint32_t)__atomic_load_n(word, __ATOMIC_ACQUIRE);
+    return (w & 0x3fffffffu) == tid && !(w & 0x40000000u);
+}
 
 #endif

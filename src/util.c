@@ -30,8 +30,8 @@ uint64_t pxs__hash64(const void *buf, size_t len)
  * there on this AMD EPYC, where the CPU's own string copy (ERMS "rep
  * movsb") measured 15-22% faster from 1 MiB up (perf/RESULTS.md) and as
  * fast below; it is also what made MPI_Get of an MPI_Win_allocate window
- * beat memcpy. Below the threshold memcpy's small-size paths win. */
-#define COPY_MOVSB_MIN (512u << 10)
+ * beat memcpy. Below PXS_COPY_MOVSB_MIN (connector.h) memcpy's small-size
+ * paths win. */
 static int have_erms;
 static void copy_init(void)
 {
@@ -41,16 +41,14 @@ static void copy_init(void)
 #endif
 }
 
-void pxs__copy(void *dst, const void *src, size_t n)
+void pxs__copy_large(void *dst, const void *src, size_t n)
 {
 #if defined(__x86_64__)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    if (n >= COPY_MOVSB_MIN) {
-        pthread_once(&once, copy_init);
-        if (have_erms) {
-            __asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
-            return;
-        }
+    pthread_once(&once, copy_init);
+    if (have_erms) {
+        __asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
+        return;
     }
 #endif
     memcpy(dst, src, n);

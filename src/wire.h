@@ -78,6 +78,32 @@ pxs_status_t pxs__wire_parse(const uint8_t *buf, size_t len, pxs_pdesc_t *d);
  * (wire_memo.c). Same arguments, results and thread safety. */
 pxs_status_t pxs__wire_parse_memo(const uint8_t *buf, size_t len, pxs_pdesc_t *d);
 
+/* A route: how a connector last read the object behind one remembered
+ * proxy (wire_memo.c keeps one beside each entry), so that reading it again
+ * skips the connector's parse and lookups. The core fills uid and uses a
+ * route only through the connector instance with that uid; read must check
+ * everything that can change since (the generation, the mapping, the
+ * owner's life) and answer PXS_ERR_UNSUPPORTED when the route no longer
+ * holds, so that the full path decides. Per thread, like the memo. */
+typedef struct pxs_route {
+    uint64_t uid; /* pxs_conn_t.uid of the instance it was found through; 0: none */
+    pxs_status_t (*read)(const struct pxs_route *rt, const pxs_pdesc_t *p, void *dst);
+    void *a, *b;  /* the reader's state */
+    uint64_t x, y;
+} pxs_route_t;
+
+/* pxs__wire_parse_memo that also gives (*rt_p) the route slot of the
+ * entry: emptied (uid 0) when the entry is new; NULL when the bytes are not
+ * remembered (memo off, or longer than 512). The slot stays this proxy's
+ * until this thread's next call of either. */
+pxs_status_t pxs__wire_parse_route(const uint8_t *buf, size_t len, pxs_pdesc_t *d,
+                                   pxs_route_t **rt_p);
+
+/* Set by the core around a synchronous get of a proxy that has a route
+ * slot (else NULL): a connector whose read can be replayed through a route
+ * fills read, a, b, x and y. */
+extern __thread pxs_route_t *pxs__route_fill __attribute__((tls_model("initial-exec")));
+
 /* Build a proxy: header fields from d (blob/data pointers are sources). */
 pxs_status_t pxs__wire_build(const pxs_pdesc_t *d, pxs_proxy_t *out);
 

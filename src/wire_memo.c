@@ -28,6 +28,7 @@
 typedef struct {
     uint32_t total; /* 0: empty */
     pxs_pdesc_t d;  /* blob and data re-pointed into the caller's bytes on a hit */
+    pxs_route_t route; /* wire.h: filled by the core and a connector, not here */
     uint8_t bytes[MEMO_BYTES];
 } memo_entry_t;
 
@@ -69,10 +70,14 @@ static memo_t *memo_get(void)
     return m;
 }
 
-pxs_status_t pxs__wire_parse_memo(const uint8_t *b, size_t len, pxs_pdesc_t *d)
+__thread pxs_route_t *pxs__route_fill __attribute__((tls_model("initial-exec")));
+
+pxs_status_t pxs__wire_parse_route(const uint8_t *b, size_t len, pxs_pdesc_t *d,
+                                   pxs_route_t **rt_p)
 {
     memo_t *m = memo_get();
     uint32_t total = len >= 16 ? pxs_rd32(b + 12) : 0;
+    if (rt_p) *rt_p = NULL;
     if (!m || total < PXS_WIRE_HDR_V1 + PXS_WIRE_CRC_LEN || total > MEMO_BYTES || total > len)
         return pxs__wire_parse(b, len, d);
     /* The stored CRC picks the entry: it already mixes every byte. */
@@ -81,13 +86,21 @@ pxs_status_t pxs__wire_parse_memo(const uint8_t *b, size_t len, pxs_pdesc_t *d)
         *d = e->d;
         d->blob = b + d->hdr_len;
         d->data = (d->flags & PXS_WF_INLINE) ? b + d->hdr_len + d->blob_len : NULL;
+        if (rt_p) *rt_p = &e->route;
         return PXS_OK;
     }
     pxs_status_t st = pxs__wire_parse(b, len, d);
     if (st == PXS_OK) {
         e->total = total;
         e->d = *d;
+        e->route.uid = 0; /* the old bytes' route is not these bytes' */
         memcpy(e->bytes, b, total);
+        if (rt_p) *rt_p = &e->route;
     }
     return st;
+}
+
+pxs_status_t pxs__wire_parse_memo(const uint8_t *b, size_t len, pxs_pdesc_t *d)
+{
+    return pxs__wire_parse_route(b, len, d, NULL);
 }

@@ -897,6 +897,51 @@ Test(conformance, memory_reused_after_evict_gives_the_new_bytes)
     cr_assert_eq(peer_quit(&peer), 0);
 }
 
+/* A proxy read again and again is read by the route its earlier reads
+ * found (src/wire.h: the owner and mapping, kept beside the remembered
+ * proxy): that route must still see an evict, a new object in the slot, the
+ * owner's death, and never serve another context, not even one opened at
+ * the same address after the first one ended. */
+Test(conformance, remembered_proxies_see_evict_reuse_death_and_contexts)
+{
+    SKIP_WITHOUT_PEER();
+    if (!(caps & PXS_CAP_CROSS_PROCESS)) return;
+    static const obj_spec_t objs[] = {
+        {8, OBJ_ALLOC, 80}, {4096, OBJ_ALLOC, 81}, {100, OBJ_COPY, 82}, {64 << 10, OBJ_ALLOC, 83}};
+    enum { N = sizeof objs / sizeof objs[0], READS = 4 };
+    test_peer_t peer;
+    pxs_proxy_t p[N];
+    cr_assert_eq(peer_start(&peer, conn_name, NULL, objs, N, p), 0);
+    for (size_t i = 0; i < N - 1; i++) /* the last one: first read by another context */
+        for (int k = 0; k < READS; k++) expect_resolve(&p[i], objs[i].size, objs[i].seed);
+    static uint8_t out[64 << 10];
+    cr_assert_eq(peer_evict(&peer, 0), PXS_OK);
+    memset(out, 0x5a, 8);
+    cr_assert_eq(pxs_resolve(ctx, &p[0], out, 8, NULL), PXS_ERR_EVICTED);
+    for (int k = 0; k < 8; k++) cr_assert_eq(out[k], 0, "an evicted object gave bytes");
+    pxs_proxy_t old = p[1];
+    cr_assert_eq(peer_reput(&peer, 1, 91, &p[1]), 0);
+    cr_assert_eq(pxs_resolve(ctx, &old, out, 4096, NULL), PXS_ERR_EVICTED);
+    for (int k = 0; k < READS; k++) expect_resolve(&p[1], 4096, 91);
+    for (int round = 0; round < 3; round++) {
+        pxs_context_t *c2;
+        void *h2;
+        cr_assert_eq(new_context(NULL, &c2, &h2), PXS_OK);
+        for (int k = 0; k < READS; k++) {
+            memset(out, 0, sizeof out);
+            cr_assert_eq(pxs_resolve(c2, &p[3], out, sizeof out, NULL), PXS_OK);
+            cr_assert(check_pattern(out, sizeof out, 83), "round %d, read %d", round, k);
+        }
+        /* Its connectors go: the route it left must not be taken (in round
+         * 0 the proxy's route is that context's own). */
+        end_context(c2, h2);
+        for (int k = 0; k < READS; k++) expect_resolve(&p[3], sizeof out, 83);
+    }
+    cr_assert_eq(peer_crash(&peer), 0);
+    pxs_status_t st = pxs_resolve(ctx, &p[3], out, sizeof out, NULL);
+    cr_assert_eq(st, PXS_ERR_PEER_DEAD, "a dead owner's remembered object: %s", pxs_strerror(st));
+}
+
 /* A peer started with PXS_TIMEOUT_MS=timeout (its own; ours is kept). */
 static int peer_start_timeout(test_peer_t *peer, const char *timeout, const obj_spec_t *objs,
                               int n, pxs_proxy_t *p)

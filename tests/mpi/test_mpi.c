@@ -137,8 +137,11 @@ static void node_segments(pxs_mpi_t *m)
     MPI_Comm_free(&node);
     uint32_t total = (uint32_t)p.bytes[12] | (uint32_t)p.bytes[13] << 8;
     CHECK(total == 72 + 40 + 32 + 4, "the proxy names the segment (%u bytes)", total);
-    CHECK_ST(pxs_resolve(ctx, &p, out, LEN, NULL), PXS_OK);
-    CHECK(same(out, LEN, 40), "bytes");
+    for (int k = 0; k < 3; k++) { /* the third read goes by the route (src/wire.h) */
+        memset(out, 0, LEN);
+        CHECK_ST(pxs_resolve(ctx, &p, out, LEN, NULL), PXS_OK);
+        CHECK(same(out, LEN, 40), "bytes, read %d", k);
+    }
     pxs_handle_t *h;
     CHECK_ST(pxs_handle_open(ctx, &p, &h), PXS_OK);
     CHECK_ST(pxs_handle_read(h, 4097, out, 1000), PXS_OK);

@@ -297,6 +297,59 @@ Test(codec, remembered_proxies_that_share_an_entry_resolve_to_their_own_bytes)
     }
 }
 
+/* The same in pxs_alloc memory: all of them in one segment, where a read
+ * goes by the route the proxy's earlier reads found (wire.h). A proxy that
+ * takes over an entry must not inherit the route of the one it displaced:
+ * that one's offset in the same segment holds other bytes. */
+Test(codec, remembered_proxies_in_one_segment_keep_their_own_routes)
+{
+    enum { N = 100 };
+    uint64_t *vals;
+    static pxs_proxy_t px[N];
+    cr_assert_eq(pxs_alloc(ctx, N * sizeof *vals, (void **)&vals), PXS_OK);
+    for (int i = 0; i < N; i++) {
+        vals[i] = 0xa110c000u + (uint64_t)i;
+        px[i] = make_proxy(&vals[i], sizeof vals[i], PXS_PUT_NO_INLINE);
+    }
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < N; i++) {
+            for (int k = 0; k < 3; k++) { /* the third read takes the route */
+                uint64_t out = 0;
+                cr_assert_eq(pxs_resolve(ctx, &px[i], &out, sizeof out, NULL), PXS_OK);
+                cr_assert_eq(out, vals[i], "round %d proxy %d read %d", round, i, k);
+            }
+        }
+    }
+    /* The route slot itself: the entry's, kept while the bytes stay, emptied
+     * when other bytes take the entry. */
+    pxs_pdesc_t d;
+    pxs_route_t *rt, *again;
+    for (int k = 0; k < 3; k++) {
+        uint64_t out = 0;
+        cr_assert_eq(pxs_resolve(ctx, &px[0], &out, sizeof out, NULL), PXS_OK);
+    }
+    cr_assert_eq(pxs__wire_parse_route(px[0].bytes, sizeof px[0].bytes, &d, &rt), PXS_OK);
+    cr_assert_not_null(rt);
+    cr_assert_neq(rt->uid, 0, "three reads of it left no route");
+    cr_assert_eq(pxs__wire_parse_route(px[0].bytes, sizeof px[0].bytes, &d, &again), PXS_OK);
+    cr_assert_eq(again, rt);
+    for (int i = 1; i < N; i++) {
+        pxs_route_t *other;
+        cr_assert_eq(pxs__wire_parse_route(px[i].bytes, sizeof px[i].bytes, &d, &other), PXS_OK);
+        if (other == rt) {
+            cr_assert_eq(rt->uid, 0, "proxy %d inherited proxy 0's route", i);
+            break;
+        }
+    }
+    uint8_t bad[PXS_PROXY_MAX];
+    memcpy(bad, px[0].bytes, sizeof bad);
+    bad[20] ^= 1;
+    cr_assert_neq(pxs__wire_parse_route(bad, sizeof bad, &d, &rt), PXS_OK);
+    cr_assert_null(rt, "a refused proxy has no route slot");
+    for (int i = 0; i < N; i++) pxs_evict(store, &px[i]);
+    cr_assert_eq(pxs_free(ctx, vals), PXS_OK);
+}
+
 static void *memo_thread(void *arg)
 {
     const pxs_proxy_t *p = arg;

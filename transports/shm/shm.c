@@ -484,6 +484,40 @@ static pxs_status_t after_copy(shm_t *s, peer_t *q, const pxs_pdesc_t *p, int ma
     return st;
 }
 
+/* The copy out of a mapped segment, once the owner q is found and the
+ * object's generation checked: the segment must still be in q's hot table
+ * (read with this thread's flag up, so it stays mapped until we leave). */
+static pxs_status_t mapped_get(shm_t *s, peer_t *q, const pxs_pdesc_t *p, uint32_t seg,
+                               uint64_t where, void *dst)
+{
+    pxs_shm_rd_t *r = pxs__shm_rd_enter(); /* before the lookup: see seg_drop */
+    if (!r) return PXS_ERR_UNSUPPORTED;
+    pxs_status_t st = PXS_ERR_UNSUPPORTED;
+    peer_seg_t *g = atomic_load(&q->hot[seg & (HOT - 1)]);
+    if (g && g->id == seg) {
+        if (where > g->len || p->size > g->len - where) {
+            st = PXS_ERR_CORRUPT;
+        } else {
+            if (p->size) pxs__copy(dst, g->base + where, p->size);
+            st = after_copy(s, q, p, 1, PXS_OK);
+        }
+    }
+    reader_leave(s, r);
+    return st;
+}
+
+/* A remembered proxy's route (wire.h): its owner, already matched to the
+ * proxy's pid and start time, and the segment and offset its blob gave.
+ * Only the blob parse and the owner lookup are skipped: the generation, the
+ * mapping and the owner's life are checked as on every get. */
+static pxs_status_t route_read(const pxs_route_t *rt, const pxs_pdesc_t *p, void *dst)
+{
+    peer_t *q = rt->b; /* never freed before fini, and the core checked the instance */
+    if (p->slot >= q->tab.hdr->nslots || pxs__objtab_gen(&q->tab, p->slot) != p->gen)
+        return PXS_ERR_UNSUPPORTED; /* the full path says why */
+    return mapped_get(rt->a, q, p, (uint32_t)rt->x, rt->y, dst);
+}
+
 /* A get from an owner and segment in the hot tables, without the lock.
  * PXS_ERR_UNSUPPORTED: not there, or evicted: the locked path decides. */
 static pxs_status_t fast_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b, void *dst)
@@ -497,19 +531,10 @@ static pxs_status_t fast_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b
         pxs_status_t st = p->size ? cma_read(b->pid, dst, b->where, p->size) : PXS_OK;
         return after_copy(s, q, p, 0, st);
     }
-    pxs_shm_rd_t *r = pxs__shm_rd_enter(); /* before the lookup: see seg_drop */
-    if (!r) return PXS_ERR_UNSUPPORTED;
-    pxs_status_t st = PXS_ERR_UNSUPPORTED;
-    peer_seg_t *g = atomic_load(&q->hot[b->seg & (HOT - 1)]);
-    if (g && g->id == b->seg) {
-        if (b->where > g->len || p->size > g->len - b->where) {
-            st = PXS_ERR_CORRUPT;
-        } else {
-            if (p->size) pxs__copy(dst, g->base + b->where, p->size);
-            st = after_copy(s, q, p, 1, PXS_OK);
-        }
-    }
-    reader_leave(s, r);
+    pxs_status_t st = mapped_get(s, q, p, b->seg, b->where, dst);
+    pxs_route_t *rt = pxs__route_fill;
+    if (rt && st == PXS_OK) *rt = (pxs_route_t){.read = route_read, .a = s, .b = q,
+                                                .x = b->seg, .y = b->where};
     return st;
 }
 

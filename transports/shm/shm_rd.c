@@ -9,24 +9,17 @@
 
 #include "shm_rd.h"
 
-struct pxs_shm_rd {
-    atomic_int in;
-    bool taken; /* by a live thread (under rd_lock) */
-    struct pxs_shm_rd *next;
-} __attribute__((aligned(64)));
-
 static pthread_mutex_t rd_lock = PTHREAD_MUTEX_INITIALIZER;
 static pxs_shm_rd_t *rd_slots;
 static pthread_key_t rd_key;
 static pthread_once_t rd_once = PTHREAD_ONCE_INIT;
 static bool rd_key_ok;
-/* initial-exec: one load, no __tls_get_addr call on the read path. */
-static __thread pxs_shm_rd_t *rd_mine __attribute__((tls_model("initial-exec")));
+__thread pxs_shm_rd_t *pxs__shm_rd_mine __attribute__((tls_model("initial-exec")));
 
 static void rd_thread_exit(void *arg)
 {
     pxs_shm_rd_t *r = arg;
-    rd_mine = NULL; /* a later destructor that reads registers again */
+    pxs__shm_rd_mine = NULL; /* a later destructor that reads registers again */
     pthread_mutex_lock(&rd_lock);
     atomic_store(&r->in, 0);
     r->taken = false;
@@ -39,7 +32,7 @@ static void rd_after_fork_child(void)
 {
     pthread_mutex_init(&rd_lock, NULL);
     for (pxs_shm_rd_t *r = rd_slots; r; r = r->next) {
-        if (r == rd_mine) continue;
+        if (r == pxs__shm_rd_mine) continue;
         atomic_store(&r->in, 0);
         r->taken = false;
     }
@@ -51,7 +44,7 @@ static void rd_init(void)
     pthread_atfork(NULL, NULL, rd_after_fork_child);
 }
 
-static pxs_shm_rd_t *rd_register(void)
+pxs_shm_rd_t *pxs__shm_rd_register(void)
 {
     pthread_once(&rd_once, rd_init);
     if (!rd_key_ok) return NULL;
@@ -69,18 +62,8 @@ static pxs_shm_rd_t *rd_register(void)
         rd_thread_exit(r);
         return NULL;
     }
-    return rd_mine = r;
+    return pxs__shm_rd_mine = r;
 }
-
-pxs_shm_rd_t *pxs__shm_rd_enter(void)
-{
-    pxs_shm_rd_t *r = rd_mine;
-    if (!r && !(r = rd_register())) return NULL;
-    atomic_store(&r->in, 1);
-    return r;
-}
-
-void pxs__shm_rd_leave(pxs_shm_rd_t *r) { atomic_store_explicit(&r->in, 0, memory_order_release); }
 
 bool pxs__shm_rd_any(void)
 {

@@ -4,16 +4,36 @@
 #ifndef PXS_SHM_RD_H
 #define PXS_SHM_RD_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
-typedef struct pxs_shm_rd pxs_shm_rd_t;
+typedef struct pxs_shm_rd {
+    atomic_int in;
+    bool taken; /* by a live thread (under shm_rd.c's lock) */
+    struct pxs_shm_rd *next;
+} __attribute__((aligned(64))) pxs_shm_rd_t;
+
+/* This thread's flag once registered. initial-exec: one load, no
+ * __tls_get_addr call on the read path. */
+extern __thread pxs_shm_rd_t *pxs__shm_rd_mine __attribute__((tls_model("initial-exec")));
+/* A slot for this thread (first read of a thread), or NULL. */
+pxs_shm_rd_t *pxs__shm_rd_register(void);
 
 /* Raise this thread's flag (sequentially consistent: a later lookup is
  * ordered after it). NULL: no flag for this thread (out of memory); take
- * the locked path. Not nested. */
-pxs_shm_rd_t *pxs__shm_rd_enter(void);
+ * the locked path. Not nested. Inline: every mapped read raises it. */
+static inline pxs_shm_rd_t *pxs__shm_rd_enter(void)
+{
+    pxs_shm_rd_t *r = pxs__shm_rd_mine;
+    if (!r && !(r = pxs__shm_rd_register())) return NULL;
+    atomic_store(&r->in, 1);
+    return r;
+}
 /* Lower it, after the copy (release: the copy is done before). */
-void pxs__shm_rd_leave(pxs_shm_rd_t *r);
+static inline void pxs__shm_rd_leave(pxs_shm_rd_t *r)
+{
+    atomic_store_explicit(&r->in, 0, memory_order_release);
+}
 /* Is any thread's flag up? Sequentially consistent; takes a mutex. */
 bool pxs__shm_rd_any(void);
 
