@@ -54,24 +54,6 @@ pxs_status_t pxs_proxy_decode(const void *buf, size_t len, pxs_proxy_t *out)
     return PXS_OK;
 }
 
-pxs_status_t pxs__proxy_check_route(const pxs_context_t *ctx, const pxs_proxy_t *proxy,
-                                    pxs_pdesc_t *d, pxs_route_t **rt_p)
-{
-    if (rt_p) *rt_p = NULL;
-    if (!ctx || !proxy) return PXS_ERR_INVALID_PARAM;
-    pxs_status_t st = pxs__wire_parse_route(proxy->bytes, sizeof proxy->bytes, d, rt_p);
-    if (st != PXS_OK) {
-        pxs_debug("rejected proxy: %s", pxs_strerror(st));
-        return st;
-    }
-    if (d->domain != ctx->domain_id) {
-        pxs_debug("proxy of domain %016llx, this context is in %016llx",
-                  (unsigned long long)d->domain, (unsigned long long)ctx->domain_id);
-        return PXS_ERR_FOREIGN;
-    }
-    return PXS_OK;
-}
-
 pxs_status_t pxs__proxy_check(const pxs_context_t *ctx, const pxs_proxy_t *proxy, pxs_pdesc_t *d)
 {
     return pxs__proxy_check_route(ctx, proxy, d, NULL);

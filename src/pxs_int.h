@@ -95,9 +95,26 @@ pxs_status_t pxs__resolve_desc(pxs_context_t *ctx, const pxs_pdesc_t *d, void *d
 pxs_status_t pxs__proxy_check(const pxs_context_t *ctx, const pxs_proxy_t *proxy,
                               pxs_pdesc_t *d);
 /* The same, with the route slot of the remembered proxy (wire.h), or NULL:
- * valid until this thread checks another proxy. */
-pxs_status_t pxs__proxy_check_route(const pxs_context_t *ctx, const pxs_proxy_t *proxy,
-                                    pxs_pdesc_t *d, pxs_route_t **rt_p);
+ * valid until this thread checks another proxy. Inline: the first step of
+ * every resolve. */
+static inline pxs_status_t pxs__proxy_check_route(const pxs_context_t *ctx,
+                                                  const pxs_proxy_t *proxy, pxs_pdesc_t *d,
+                                                  pxs_route_t **rt_p)
+{
+    if (rt_p) *rt_p = NULL;
+    if (!ctx || !proxy) return PXS_ERR_INVALID_PARAM;
+    pxs_status_t st = pxs__wire_parse_route(proxy->bytes, sizeof proxy->bytes, d, rt_p);
+    if (st != PXS_OK) {
+        pxs_debug("rejected proxy: %s", pxs_strerror(st));
+        return st;
+    }
+    if (d->domain != ctx->domain_id) {
+        pxs_debug("proxy of domain %016llx, this context is in %016llx",
+                  (unsigned long long)d->domain, (unsigned long long)ctx->domain_id);
+        return PXS_ERR_FOREIGN;
+    }
+    return PXS_OK;
+}
 
 /* Connector instance of this context for an id, opened on first use. */
 pxs_status_t pxs__conn_get(pxs_context_t *ctx, unsigned id, pxs_conn_t **conn_p);

@@ -23,6 +23,22 @@ static pxs_status_t get_sync(pxs_conn_t *conn, const pxs_pdesc_t *d, void *dst,
     return st;
 }
 
+/* A proxy read before through this very connector instance: its route,
+ * which still checks generation, mapping and owner, and says
+ * PXS_ERR_UNSUPPORTED when it no longer holds (then, and for any proxy
+ * without a route, resolve_start). Apart from it: nothing on this path needs
+ * resolve_start's request and stack. */
+static inline pxs_status_t route_get(pxs_context_t *ctx, const pxs_pdesc_t *d,
+                                     const pxs_route_t *rt, void *dst, size_t cap)
+{
+    if (!rt || !rt->uid || d->size > cap || !dst) return PXS_ERR_UNSUPPORTED;
+    pxs_conn_t *conn = pxs__conn_find(ctx, d->connector);
+    if (!conn || rt->uid != conn->uid) return PXS_ERR_UNSUPPORTED;
+    pxs_status_t st = rt->read(rt, d, dst);
+    if (st == PXS_ERR_EVICTED && d->size) memset(dst, 0, d->size); /* as resolve_start */
+    return st;
+}
+
 static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, pxs_route_t *rt,
                                   void *dst, size_t cap, int timeout_ms, pxs_request_t **req_p)
 {
@@ -42,13 +58,6 @@ static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, pxs_
         st = pxs__conn_get(ctx, d->connector, &conn);
         pxs__unlock(ctx);
         if (st != PXS_OK) return st;
-    }
-    /* A proxy read before through this very instance: its route, which
-     * still checks generation, mapping and owner (and says UNSUPPORTED
-     * when it no longer holds). */
-    if (rt && rt->uid == conn->uid && (st = rt->read(rt, d, dst)) != PXS_ERR_UNSUPPORTED) {
-        if (st == PXS_ERR_EVICTED && d->size) memset(dst, 0, d->size); /* as below */
-        return st;
     }
     bool pooled = conn->ops->caps & PXS_CAP_NONBLOCKING;
     if (pooled && conn->ops->get_now &&
@@ -111,6 +120,7 @@ pxs_status_t pxs_resolve_nb(pxs_context_t *ctx, const pxs_proxy_t *proxy, void *
     pxs_route_t *rt;
     pxs_status_t st = pxs__proxy_check_route(ctx, proxy, &d, &rt);
     if (st != PXS_OK) return st;
+    if ((st = route_get(ctx, &d, rt, dst, cap)) != PXS_ERR_UNSUPPORTED) return st;
     int timeout = (params && (params->field_mask & PXS_RESOLVE_PARAM_TIMEOUT))
                       ? params->timeout_ms
                       : PXS_TIMEOUT_DEFAULT;
@@ -123,7 +133,9 @@ static pxs_status_t resolve_desc(pxs_context_t *ctx, const pxs_pdesc_t *d, pxs_r
                                  void *dst, size_t cap)
 {
     pxs_request_t *r;
-    pxs_status_t st = resolve_start(ctx, d, rt, dst, cap, PXS_TIMEOUT_DEFAULT, &r);
+    pxs_status_t st = route_get(ctx, d, rt, dst, cap);
+    if (st != PXS_ERR_UNSUPPORTED) return st;
+    st = resolve_start(ctx, d, rt, dst, cap, PXS_TIMEOUT_DEFAULT, &r);
     if (st == PXS_INPROGRESS) {
         /* The request carries the context's deadline (none if timeout_ms is -1). */
         st = pxs_wait(r, PXS_TIMEOUT_INFINITE);
