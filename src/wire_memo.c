@@ -7,8 +7,10 @@
  * of it) paid them every time. Validation is a pure function of the bytes,
  * so bytes equal to ones that validated before validate the same way: a
  * hit is one memcmp against the copy kept here. Only bytes that validated
- * are kept, and nothing else (no context, no connector state), so an entry
- * can never go stale and nothing has to invalidate it.
+ * are kept, with their parse, so that part of an entry can never go stale
+ * and nothing has to invalidate it. Beside it sits the proxy's route
+ * (wire.h), which the core and a connector fill and which checks itself on
+ * every use; here it is only emptied when other bytes take the entry.
  *
  * One small table per thread: no lock, no line shared between threads. It
  * is heap memory reached from an initial-exec TLS pointer (one load; a
