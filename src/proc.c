@@ -167,5 +167,3 @@ void pxs__live_unmap(const pxs_live_page_t *page)
     if (page) munmap((void *)page, sizeof *page);
 }
 
-_Static_assert(FUTEX_TID_MASK == 0x3fffffff && FUTEX_OWNER_DIED == 0x40000000,
-               "pxs__live_check (seg.h) spells these out");

@@ -5,6 +5,14 @@
 
 #include "pxs_int.h"
 
+/* The final status of a get done at once, as pxs__request_complete gives
+ * one: a stale object never yields bytes, even partly copied ones. */
+static inline pxs_status_t settled(pxs_status_t st, const pxs_pdesc_t *d, void *dst)
+{
+    if (st == PXS_ERR_EVICTED && d->size) memset(dst, 0, d->size);
+    return st;
+}
+
 /* The get done at once (get_now, or get without PXS_CAP_NONBLOCKING), with
  * the route slot rt (or NULL) offered to the connector to fill. */
 static pxs_status_t get_sync(pxs_conn_t *conn, const pxs_pdesc_t *d, void *dst,
@@ -34,9 +42,7 @@ static inline pxs_status_t route_get(pxs_context_t *ctx, const pxs_pdesc_t *d,
     if (!rt || !rt->uid || d->size > cap || !dst) return PXS_ERR_UNSUPPORTED;
     pxs_conn_t *conn = pxs__conn_find(ctx, d->connector);
     if (!conn || rt->uid != conn->uid) return PXS_ERR_UNSUPPORTED;
-    pxs_status_t st = rt->read(rt, d, dst);
-    if (st == PXS_ERR_EVICTED && d->size) memset(dst, 0, d->size); /* as resolve_start */
-    return st;
+    return settled(rt->read(rt, d, dst), d, dst);
 }
 
 static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, pxs_route_t *rt,
@@ -61,11 +67,8 @@ static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, pxs_
     }
     bool pooled = conn->ops->caps & PXS_CAP_NONBLOCKING;
     if (pooled && conn->ops->get_now &&
-        (st = get_sync(conn, d, dst, NULL, rt)) != PXS_ERR_UNSUPPORTED) {
-        /* As pxs__request_complete: a stale object never yields bytes. */
-        if (st == PXS_ERR_EVICTED && d->size) memset(dst, 0, d->size);
-        return st;
-    }
+        (st = get_sync(conn, d, dst, NULL, rt)) != PXS_ERR_UNSUPPORTED)
+        return settled(st, d, dst);
     if (pooled) { /* get_now, if any, said no: get needs a request */
         pxs__lock(ctx);
         r = pxs__request_get(ctx);

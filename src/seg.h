@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <linux/futex.h> /* FUTEX_TID_MASK, FUTEX_OWNER_DIED: pxs__live_check */
 #include <sys/types.h>
 #include <pxs/status.h>
 
@@ -62,12 +63,12 @@ void pxs__live_unmap(const pxs_live_page_t *page);
 /* 1: the holder lives, so the process does; 0: ask the kernel. Inline:
  * every mapped read checks it. The holder's tid, without OWNER_DIED (the
  * kernel clears the tid when it sets that bit; waiters never come: nobody
- * else locks it); the masks are linux/futex.h's. */
+ * else locks it). */
 static inline int pxs__live_check(const pxs_live_page_t *page, uint32_t tid)
 {
     const int *word = (const int *)&page->lock;
     uint32_t w = (uint32_t)__atomic_load_n(word, __ATOMIC_ACQUIRE);
-    return (w & 0x3fffffffu) == tid && !(w & 0x40000000u);
+    return (w & FUTEX_TID_MASK) == tid && !(w & FUTEX_OWNER_DIED);
 }
 
 #endif
