@@ -56,7 +56,14 @@ pxs_status_t pxs_proxy_decode(const void *buf, size_t len, pxs_proxy_t *out)
 
 pxs_status_t pxs__proxy_check(const pxs_context_t *ctx, const pxs_proxy_t *proxy, pxs_pdesc_t *d)
 {
-    return pxs__proxy_check_route(ctx, proxy, d, NULL);
+    const pxs_pdesc_t *dp;
+    pxs_route_t *rt;
+    pxs_status_t st = pxs__proxy_check_route(ctx, proxy, d, &dp, &rt);
+    if (st == PXS_OK && dp != d) { /* the memo's: pointers into the caller's bytes */
+        *d = *dp;
+        pxs__memo_repoint(d, proxy->bytes);
+    }
+    return st;
 }
 
 /* --- text form: "pxs1:" + unpadded base64url --------------------------- */

@@ -13,6 +13,7 @@
 #include "objtab.h"
 #include "seg.h"
 #include "wire.h"
+#include "wire_memo.h"
 
 #define PXS_DOMAIN_MAX 64
 
@@ -94,23 +95,32 @@ pxs_status_t pxs__resolve_desc(pxs_context_t *ctx, const pxs_pdesc_t *d, void *d
 /* Validate a proxy for use in this context (format, domain). */
 pxs_status_t pxs__proxy_check(const pxs_context_t *ctx, const pxs_proxy_t *proxy,
                               pxs_pdesc_t *d);
-/* The same, with the route slot of the remembered proxy (wire.h), or NULL:
- * valid until this thread checks another proxy. Inline: the first step of
- * every resolve. */
-static inline pxs_status_t pxs__proxy_check_route(const pxs_context_t *ctx,
-                                                  const pxs_proxy_t *proxy, pxs_pdesc_t *d,
-                                                  pxs_route_t **rt_p)
+/* The same, for a resolve: (*dp) describes the proxy, either the memo's
+ * own parse when the bytes are remembered (wire_memo.h: its pointers lie in
+ * the memo entry, valid until this thread checks another proxy) or d, and
+ * (*rt_p) is the route slot of the remembered proxy, or NULL. Inline: the
+ * first step of every resolve, and on a hit all of it. */
+static inline __attribute__((always_inline)) pxs_status_t
+pxs__proxy_check_route(const pxs_context_t *ctx, const pxs_proxy_t *proxy, pxs_pdesc_t *d,
+                       const pxs_pdesc_t **dp, pxs_route_t **rt_p)
 {
-    if (rt_p) *rt_p = NULL;
+    *rt_p = NULL;
     if (!ctx || !proxy) return PXS_ERR_INVALID_PARAM;
-    pxs_status_t st = pxs__wire_parse_route(proxy->bytes, sizeof proxy->bytes, d, rt_p);
-    if (st != PXS_OK) {
-        pxs_debug("rejected proxy: %s", pxs_strerror(st));
-        return st;
+    pxs_memo_entry_t *e = pxs__memo_hit(proxy->bytes, sizeof proxy->bytes);
+    if (e) {
+        *dp = &e->d;
+        *rt_p = &e->route;
+    } else {
+        pxs_status_t st = pxs__wire_parse_route(proxy->bytes, sizeof proxy->bytes, d, rt_p);
+        if (st != PXS_OK) {
+            pxs_debug("rejected proxy: %s", pxs_strerror(st));
+            return st;
+        }
+        *dp = d;
     }
-    if (d->domain != ctx->domain_id) {
+    if ((*dp)->domain != ctx->domain_id) {
         pxs_debug("proxy of domain %016llx, this context is in %016llx",
-                  (unsigned long long)d->domain, (unsigned long long)ctx->domain_id);
+                  (unsigned long long)(*dp)->domain, (unsigned long long)ctx->domain_id);
         return PXS_ERR_FOREIGN;
     }
     return PXS_OK;

@@ -114,31 +114,47 @@ static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, pxs_
     return st;
 }
 
+/* The description resolve_start and the connectors get: a copy, its
+ * pointers in the caller's proxy, when the check gave the memo's (a
+ * nonblocking get may keep them past this thread's next check). */
+static inline const pxs_pdesc_t *own_desc(pxs_pdesc_t *d, const pxs_pdesc_t *dp,
+                                          const pxs_proxy_t *proxy)
+{
+    if (dp == d) return d;
+    *d = *dp;
+    pxs__memo_repoint(d, proxy->bytes);
+    return d;
+}
+
 pxs_status_t pxs_resolve_nb(pxs_context_t *ctx, const pxs_proxy_t *proxy, void *dst, size_t cap,
                             const pxs_resolve_params_t *params, pxs_request_t **req_p)
 {
     if (!req_p) return PXS_ERR_INVALID_PARAM;
     *req_p = NULL;
     pxs_pdesc_t d;
+    const pxs_pdesc_t *dp;
     pxs_route_t *rt;
-    pxs_status_t st = pxs__proxy_check_route(ctx, proxy, &d, &rt);
+    pxs_status_t st = pxs__proxy_check_route(ctx, proxy, &d, &dp, &rt);
     if (st != PXS_OK) return st;
-    if ((st = route_get(ctx, &d, rt, dst, cap)) != PXS_ERR_UNSUPPORTED) return st;
+    if ((st = route_get(ctx, dp, rt, dst, cap)) != PXS_ERR_UNSUPPORTED) return st;
     int timeout = (params && (params->field_mask & PXS_RESOLVE_PARAM_TIMEOUT))
                       ? params->timeout_ms
                       : PXS_TIMEOUT_DEFAULT;
-    return resolve_start(ctx, &d, rt, dst, cap, timeout, req_p);
+    return resolve_start(ctx, own_desc(&d, dp, proxy), rt, dst, cap, timeout, req_p);
 }
 
 /* A blocking resolve of an already validated proxy (rt: its route slot,
- * from the check just before, or NULL). */
-static pxs_status_t resolve_desc(pxs_context_t *ctx, const pxs_pdesc_t *d, pxs_route_t *rt,
-                                 void *dst, size_t cap)
+ * from the check just before, or NULL; dp: the check's description, which
+ * is d or the memo's). */
+static pxs_status_t resolve_desc(pxs_context_t *ctx, pxs_pdesc_t *d, const pxs_pdesc_t *dp,
+                                 const pxs_proxy_t *proxy, pxs_route_t *rt, void *dst,
+                                 size_t cap)
 {
     pxs_request_t *r;
-    pxs_status_t st = route_get(ctx, d, rt, dst, cap);
+    pxs_status_t st = route_get(ctx, dp, rt, dst, cap);
     if (st != PXS_ERR_UNSUPPORTED) return st;
-    st = resolve_start(ctx, d, rt, dst, cap, PXS_TIMEOUT_DEFAULT, &r);
+    if (proxy) dp = own_desc(d, dp, proxy);
+    st = resolve_start(ctx, dp, rt, dst, cap, PXS_TIMEOUT_DEFAULT, &r);
     if (st == PXS_INPROGRESS) {
         /* The request carries the context's deadline (none if timeout_ms is -1). */
         st = pxs_wait(r, PXS_TIMEOUT_INFINITE);
@@ -149,18 +165,19 @@ static pxs_status_t resolve_desc(pxs_context_t *ctx, const pxs_pdesc_t *d, pxs_r
 
 pxs_status_t pxs__resolve_desc(pxs_context_t *ctx, const pxs_pdesc_t *d, void *dst, size_t cap)
 {
-    return resolve_desc(ctx, d, NULL, dst, cap);
+    return resolve_desc(ctx, NULL, d, NULL, NULL, dst, cap);
 }
 
 pxs_status_t pxs_resolve(pxs_context_t *ctx, const pxs_proxy_t *proxy, void *dst, size_t cap,
                          size_t *len_p)
 {
     pxs_pdesc_t d;
+    const pxs_pdesc_t *dp;
     pxs_route_t *rt;
-    pxs_status_t st = pxs__proxy_check_route(ctx, proxy, &d, &rt);
+    pxs_status_t st = pxs__proxy_check_route(ctx, proxy, &d, &dp, &rt);
     if (st != PXS_OK) return st;
-    if (len_p) *len_p = (size_t)d.size;
-    return resolve_desc(ctx, &d, rt, dst, cap);
+    if (len_p) *len_p = (size_t)dp->size;
+    return resolve_desc(ctx, &d, dp, proxy, rt, dst, cap);
 }
 
 pxs_status_t pxs_resolve_alloc(pxs_context_t *ctx, const pxs_proxy_t *proxy, void **buf_p,
@@ -168,19 +185,21 @@ pxs_status_t pxs_resolve_alloc(pxs_context_t *ctx, const pxs_proxy_t *proxy, voi
 {
     if (!buf_p) return PXS_ERR_INVALID_PARAM;
     pxs_pdesc_t d;
+    const pxs_pdesc_t *dp;
     pxs_route_t *rt;
-    pxs_status_t st = pxs__proxy_check_route(ctx, proxy, &d, &rt);
+    pxs_status_t st = pxs__proxy_check_route(ctx, proxy, &d, &dp, &rt);
     if (st != PXS_OK) return st;
-    if (d.size > SIZE_MAX - 1) return PXS_ERR_NO_MEMORY;
-    void *buf = malloc(d.size ? (size_t)d.size : 1);
+    size_t size = (size_t)dp->size;
+    if (dp->size > SIZE_MAX - 1) return PXS_ERR_NO_MEMORY;
+    void *buf = malloc(size ? size : 1);
     if (!buf) return PXS_ERR_NO_MEMORY;
-    st = resolve_desc(ctx, &d, rt, buf, (size_t)d.size); /* validated once, above */
+    st = resolve_desc(ctx, &d, dp, proxy, rt, buf, size); /* validated once, above */
     if (st != PXS_OK) {
         free(buf);
         return st;
     }
     *buf_p = buf;
-    if (len_p) *len_p = (size_t)d.size;
+    if (len_p) *len_p = size;
     return PXS_OK;
 }
 

@@ -6,9 +6,9 @@
  * a consumer that reads the same object again (polling it, a window of gets
  * of it) paid them every time. Validation is a pure function of the bytes,
  * so bytes equal to ones that validated before validate the same way: a
- * hit is one memcmp against the copy kept here. Only bytes that validated
- * are kept, with their parse, so that part of an entry can never go stale
- * and nothing has to invalidate it. Beside it sits the proxy's route
+ * hit is one compare against the copy kept here (inline: wire_memo.h).
+ * Only bytes that validated are kept, with their parse, so that part of an
+ * entry can never go stale and nothing has to invalidate it. Beside it sits the proxy's route
  * (wire.h), which the core and a connector fill and which checks itself on
  * every use; here it is only emptied when other bytes take the entry.
  *
@@ -22,53 +22,66 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wire.h"
+#include "wire_memo.h"
 
-#define MEMO_WAYS  16  /* direct mapped, by the proxy's own CRC */
-#define MEMO_BYTES 512 /* longer proxies (inline data) are validated in full */
-
-typedef struct {
-    uint32_t total; /* 0: empty */
-    pxs_pdesc_t d;  /* blob and data re-pointed into the caller's bytes on a hit */
-    pxs_route_t route; /* wire.h: filled by the core and a connector, not here */
-    uint8_t bytes[MEMO_BYTES];
-} memo_entry_t;
-
-typedef struct {
-    memo_entry_t e[MEMO_WAYS];
-} memo_t;
-
-/* (memo_t *)1: this thread has none and will not try again. */
-#define MEMO_OFF ((memo_t *)1)
-
-static __thread memo_t *memo_mine __attribute__((tls_model("initial-exec")));
+__thread pxs_memo_t *pxs__memo_mine __attribute__((tls_model("initial-exec")));
 static pthread_key_t memo_key;
 static pthread_once_t memo_once = PTHREAD_ONCE_INIT;
 static bool memo_ok;
 
 static void memo_thread_exit(void *m)
 {
-    memo_mine = MEMO_OFF; /* a later destructor that resolves validates in full */
+    pxs__memo_mine = PXS_MEMO_OFF; /* a later destructor that resolves validates in full */
     free(m);
 }
 
+bool pxs__memo_wide; /* set once, before this process's first memo exists */
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) bool pxs__memo_eq_wide(const uint8_t *a, const uint8_t *b,
+                                                       size_t n)
+{
+    typedef uint64_t v4_t __attribute__((vector_size(32)));
+    v4_t acc = {0, 0, 0, 0}, x, y;
+    size_t i = 0;
+    for (; i + 32 < n; i += 32) {
+        memcpy(&x, a + i, 32);
+        memcpy(&y, b + i, 32);
+        acc |= x ^ y;
+    }
+    memcpy(&x, a + n - 32, 32);
+    memcpy(&y, b + n - 32, 32);
+    acc |= x ^ y;
+    return !(acc[0] | acc[1] | acc[2] | acc[3]);
+}
+#else
+bool pxs__memo_eq_wide(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    return memcmp(a, b, n) == 0;
+}
+#endif
+
 static void memo_init(void)
 {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    pxs__memo_wide = __builtin_cpu_supports("avx2");
+#endif
     const char *env = getenv("PXS_PROXY_MEMO");
     memo_ok = !(env && !strcmp(env, "0")) && pthread_key_create(&memo_key, memo_thread_exit) == 0;
 }
 
-static memo_t *memo_get(void)
+static pxs_memo_t *memo_get(void)
 {
-    memo_t *m = memo_mine;
-    if (m) return m == MEMO_OFF ? NULL : m;
+    pxs_memo_t *m = pxs__memo_mine;
+    if (m) return m == PXS_MEMO_OFF ? NULL : m;
     pthread_once(&memo_once, memo_init);
     m = memo_ok ? calloc(1, sizeof *m) : NULL;
     if (m && pthread_setspecific(memo_key, m) != 0) {
         free(m);
         m = NULL;
     }
-    memo_mine = m ? m : MEMO_OFF;
+    pxs__memo_mine = m ? m : PXS_MEMO_OFF;
     return m;
 }
 
@@ -77,28 +90,25 @@ __thread pxs_route_t *pxs__route_fill __attribute__((tls_model("initial-exec")))
 pxs_status_t pxs__wire_parse_route(const uint8_t *b, size_t len, pxs_pdesc_t *d,
                                    pxs_route_t **rt_p)
 {
-    memo_t *m = memo_get();
-    uint32_t total = len >= 16 ? pxs_rd32(b + 12) : 0;
     if (rt_p) *rt_p = NULL;
-    if (!m || total < PXS_WIRE_HDR_V1 + PXS_WIRE_CRC_LEN || total > MEMO_BYTES || total > len)
-        return pxs__wire_parse(b, len, d);
-    /* The stored CRC picks the entry: it already mixes every byte. */
-    memo_entry_t *e = &m->e[pxs_rd32(b + total - PXS_WIRE_CRC_LEN) % MEMO_WAYS];
-    if (e->total == total && memcmp(e->bytes, b, total) == 0) {
+    pxs_memo_entry_t *e = len >= 16 ? pxs__memo_hit(b, len) : NULL;
+    if (e) {
         *d = e->d;
-        d->blob = b + d->hdr_len;
-        d->data = (d->flags & PXS_WF_INLINE) ? b + d->hdr_len + d->blob_len : NULL;
+        pxs__memo_repoint(d, b);
         if (rt_p) *rt_p = &e->route;
         return PXS_OK;
     }
     pxs_status_t st = pxs__wire_parse(b, len, d);
-    if (st == PXS_OK) {
-        e->total = total;
-        e->d = *d;
-        e->route.uid = 0; /* the old bytes' route is not these bytes' */
-        memcpy(e->bytes, b, total);
-        if (rt_p) *rt_p = &e->route;
-    }
+    pxs_memo_t *m = memo_get();
+    uint32_t total = d->total_len;
+    if (st != PXS_OK || !m || total > PXS_MEMO_BYTES) return st;
+    e = &m->e[pxs_rd32(b + total - PXS_WIRE_CRC_LEN) % PXS_MEMO_WAYS];
+    e->total = total;
+    memcpy(e->bytes, b, total);
+    e->d = *d;
+    pxs__memo_repoint(&e->d, e->bytes);
+    e->route.uid = 0; /* the old bytes' route is not these bytes' */
+    if (rt_p) *rt_p = &e->route;
     return st;
 }
 

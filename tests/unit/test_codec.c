@@ -6,6 +6,7 @@
 
 #include <pxs/pxs.h>
 #include "wire.h"
+#include "wire_memo.h"
 
 static pxs_context_t *ctx;
 static pxs_store_t *store;
@@ -348,6 +349,49 @@ Test(codec, remembered_proxies_in_one_segment_keep_their_own_routes)
     cr_assert_null(rt, "a refused proxy has no route slot");
     for (int i = 0; i < N; i++) pxs_evict(store, &px[i]);
     cr_assert_eq(pxs_free(ctx, vals), PXS_OK);
+}
+
+/* The memo's equality (wire_memo.h), which stands in for memcmp on every
+ * hit: at every length a proxy can have, any one differing bit anywhere,
+ * the overlapping last block included, at any alignment; the 16-byte path
+ * and the 32-byte one (where this CPU has it) each. */
+static void check_memo_eq(bool wide, const char *name)
+{
+    static uint8_t a[PXS_MEMO_BYTES + 8], b[PXS_MEMO_BYTES + 8];
+    for (size_t i = 0; i < sizeof a; i++) a[i] = (uint8_t)(i * 131u + 7u);
+    for (size_t n = wide ? 33 : 16; n <= PXS_MEMO_BYTES; n++) {
+        for (size_t off = 0; off < 4; off++) {
+            memcpy(b + off, a, n);
+            bool eq = wide ? pxs__memo_eq_wide(a, b + off, n) : pxs__memo_eq(a, b + off, n);
+            cr_assert(eq, "%s: %zu equal bytes at offset %zu differ", name, n, off);
+            for (size_t i = 0; i < n; i++) {
+                uint8_t bit = (uint8_t)(1u << ((i + n) % 8));
+                b[off + i] ^= bit;
+                eq = wide ? pxs__memo_eq_wide(a, b + off, n) : pxs__memo_eq(a, b + off, n);
+                b[off + i] ^= bit;
+                cr_assert(!eq, "%s: byte %zu of %zu (offset %zu) changed, still equal", name, i,
+                          n, off);
+            }
+        }
+    }
+}
+
+Test(codec, remembered_bytes_compare_equal_only_when_every_byte_is)
+{
+    pxs_pdesc_t d;
+    char data[8] = {1};
+    pxs_proxy_t p = make_proxy(data, sizeof data, PXS_PUT_NO_INLINE);
+    cr_assert_eq(pxs__wire_parse_memo(p.bytes, sizeof p.bytes, &d), PXS_OK); /* sets the flag */
+    bool wide = pxs__memo_wide;
+    pxs__memo_wide = false;
+    check_memo_eq(false, "16-byte blocks");
+    pxs__memo_wide = wide;
+    check_memo_eq(false, wide ? "16-byte blocks, 32 past 128" : "16-byte blocks again");
+#if defined(__x86_64__)
+    cr_assert_eq(wide, !!__builtin_cpu_supports("avx2"));
+#endif
+    if (wide) check_memo_eq(true, "32-byte blocks");
+    else cr_log_info("no AVX2 here: the 32-byte compare is not run");
 }
 
 static void *memo_thread(void *arg)

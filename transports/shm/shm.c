@@ -464,21 +464,28 @@ static void peer_dead(shm_t *s, peer_t *q)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* The owner's life asked of the kernel (a system call), and what a dead
+ * owner leaves here given back. Out of line: after_copy is on every read. */
+static __attribute__((noinline)) pxs_status_t owner_check(shm_t *s, peer_t *q)
+{
+    if (peer_alive(q) == PXS_OK) return PXS_OK;
+    peer_dead(s, q);
+    return PXS_ERR_PEER_DEAD;
+}
+
 /* After a copy: the bytes count only if the object was live throughout (its
  * generation is unchanged) and, for cross-memory attach, the pid still
  * names the owner (checked after the copy: one load with a liveness page).
  * mapped: the bytes came from the owner's segment and are right whatever
  * became of the owner; without a page its death is looked for only now and
  * then, since that costs a system call. */
-static pxs_status_t after_copy(shm_t *s, peer_t *q, const pxs_pdesc_t *p, int mapped,
-                               pxs_status_t st)
+static inline __attribute__((always_inline)) pxs_status_t
+after_copy(shm_t *s, peer_t *q, const pxs_pdesc_t *p, int mapped, pxs_status_t st)
 {
-    if (!mapped || q->live ||
-        coarse_ns() - atomic_load_explicit(&q->alive_ns, memory_order_relaxed) > MAPPED_LIVENESS_NS) {
-        if (peer_alive(q) != PXS_OK) {
-            peer_dead(s, q);
-            return PXS_ERR_PEER_DEAD;
-        }
+    if (q->live ? !pxs__live_check(q->live, q->live_tid)
+                : !mapped || coarse_ns() - atomic_load_explicit(&q->alive_ns, memory_order_relaxed) >
+                                 MAPPED_LIVENESS_NS) {
+        if (owner_check(s, q) != PXS_OK) return PXS_ERR_PEER_DEAD;
     }
     if (!pxs__objtab_still(&q->tab, p->slot, p->gen)) return PXS_ERR_EVICTED;
     return st;
@@ -487,8 +494,8 @@ static pxs_status_t after_copy(shm_t *s, peer_t *q, const pxs_pdesc_t *p, int ma
 /* The copy out of a mapped segment, once the owner q is found and the
  * object's generation checked: the segment must still be in q's hot table
  * (read with this thread's flag up, so it stays mapped until we leave). */
-static pxs_status_t mapped_get(shm_t *s, peer_t *q, const pxs_pdesc_t *p, uint32_t seg,
-                               uint64_t where, void *dst)
+static inline __attribute__((always_inline)) pxs_status_t
+mapped_get(shm_t *s, peer_t *q, const pxs_pdesc_t *p, uint32_t seg, uint64_t where, void *dst)
 {
     pxs_shm_rd_t *r = pxs__shm_rd_enter(); /* before the lookup: see seg_drop */
     if (!r) return PXS_ERR_UNSUPPORTED;
