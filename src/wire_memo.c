@@ -8,9 +8,10 @@
  * so bytes equal to ones that validated before validate the same way: a
  * hit is one compare against the copy kept here (inline: wire_memo.h).
  * Only bytes that validated are kept, with their parse, so that part of an
- * entry can never go stale and nothing has to invalidate it. Beside it sits the proxy's route
- * (wire.h), which the core and a connector fill and which checks itself on
- * every use; here it is only emptied when other bytes take the entry.
+ * entry can never go stale and nothing has to invalidate it. Beside it sits
+ * the proxy's route (wire.h), which the core and a connector fill and which
+ * checks itself on every use; here it is only emptied when other bytes take
+ * the entry.
  *
  * One small table per thread: no lock, no line shared between threads. It
  * is heap memory reached from an initial-exec TLS pointer (one load; a
@@ -99,9 +100,10 @@ pxs_status_t pxs__wire_parse_route(const uint8_t *b, size_t len, pxs_pdesc_t *d,
         return PXS_OK;
     }
     pxs_status_t st = pxs__wire_parse(b, len, d);
+    if (st != PXS_OK) return st; /* only bytes that validated are kept */
     pxs_memo_t *m = memo_get();
     uint32_t total = d->total_len;
-    if (st != PXS_OK || !m || total > PXS_MEMO_BYTES) return st;
+    if (!m || total > PXS_MEMO_BYTES) return st;
     e = &m->e[pxs_rd32(b + total - PXS_WIRE_CRC_LEN) % PXS_MEMO_WAYS];
     e->total = total;
     memcpy(e->bytes, b, total);

@@ -38,6 +38,8 @@ extern __thread pxs_memo_t *pxs__memo_mine __attribute__((tls_model("initial-exe
  * bytes (ucx proxies: 285) 32-byte blocks where the CPU has them, out of
  * line (wire_memo.c): the loads bound it, and there are half as many. */
 extern bool pxs__memo_wide;
+/* The 32-byte compare, n > 32 (the last block overlaps); only where
+ * pxs__memo_wide says the CPU has AVX2. */
 bool pxs__memo_eq_wide(const uint8_t *a, const uint8_t *b, size_t n);
 
 static inline bool pxs__memo_eq(const uint8_t *a, const uint8_t *b, size_t n)
