@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "pxs_int.h"
@@ -45,6 +46,28 @@ pxs_status_t pxs__proc_alive(pid_t pid, uint64_t start)
         uint64_t now = pxs__proc_start_time(pid);
         if (now == 0) return PXS_ERR_PEER_DEAD; /* gone between the two checks */
         if (now != start) return PXS_ERR_PEER_DEAD; /* pid reused */
+    }
+    return PXS_OK;
+}
+
+pxs_status_t pxs__proc_read(pid_t pid, void *dst, uint64_t addr, uint64_t len)
+{
+    uint8_t *d = dst;
+    while (len) {
+        struct iovec l = {.iov_base = d, .iov_len = len};
+        struct iovec r = {.iov_base = (void *)(uintptr_t)addr, .iov_len = len};
+        ssize_t n = process_vm_readv(pid, &l, 1, &r, 1, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            if (n < 0 && errno == ESRCH) return PXS_ERR_PEER_DEAD;
+            if (n < 0 && errno == EPERM) return PXS_ERR_UNREACHABLE;
+            /* EFAULT, or a short read that stops at an unmapped page: the
+             * owner unmapped the range (freed before its evict). */
+            return PXS_ERR_EVICTED;
+        }
+        d += n;
+        addr += (uint64_t)n;
+        len -= (uint64_t)n;
     }
     return PXS_OK;
 }

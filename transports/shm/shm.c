@@ -430,26 +430,10 @@ static void seg_unuse(shm_t *s, peer_t *q, uint32_t id)
 
 static pxs_status_t cma_read(pid_t pid, void *dst, uint64_t addr, uint64_t len)
 {
-    uint8_t *d = dst;
-    while (len) {
-        struct iovec l = {.iov_base = d, .iov_len = len};
-        struct iovec r = {.iov_base = (void *)(uintptr_t)addr, .iov_len = len};
-        ssize_t n = process_vm_readv(pid, &l, 1, &r, 1, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            if (n < 0 && errno == ESRCH) return PXS_ERR_PEER_DEAD;
-            if (n < 0 && errno == EPERM) {
-                pxs_error("process_vm_readv(%d) not permitted (ptrace scope?)", (int)pid);
-                return PXS_ERR_UNREACHABLE;
-            }
-            /* EFAULT: the owner unmapped the range (freed before evict). */
-            return PXS_ERR_EVICTED;
-        }
-        d += n;
-        addr += (uint64_t)n;
-        len -= (uint64_t)n;
-    }
-    return PXS_OK;
+    pxs_status_t st = pxs__proc_read(pid, dst, addr, len);
+    if (st == PXS_ERR_UNREACHABLE)
+        pxs_error("process_vm_readv(%d) not permitted (ptrace scope?)", (int)pid);
+    return st;
 }
 
 /* The owner is gone: give back the mappings nobody here uses, so its

@@ -140,37 +140,109 @@ static pxs_status_t start(ucx_t *u, const pxs_pdesc_t *p, ucx_get_t *g, ucp_rkey
     return PXS_OK;
 }
 
-/* Objects in memory UCX allocated (PXS_PUT_COPY, pxs_alloc), on one node over shared
- * memory: UCX maps the owner's segment into this process when it unpacks
- * the key (ucp_rkey_ptr says so), and its own get would be a memcpy from
- * that mapping. So read in place, with the generation checks of the shm
- * connector on the mirror (mapped too) and the owner's extent for the
- * slot, which the am protocol's owner would have checked: no round trip,
- * and the owner's CPU is not involved at all. The mapping stays ours until
- * the key is destroyed, so an evict racing the copy costs nothing but the
- * bytes, which the second check discards. UNSUPPORTED: not mapped here. */
-static pxs_status_t mapped_get(ucx_get_t *g, const ucx_blob_t *b, uint32_t slot)
+/* The owner's mirror words of slot (generation, extent), mapped here: UCX
+ * maps memory it allocated into readers on the owner's node when it
+ * unpacks the key (ucp_rkey_ptr says so). False where it does not. */
+static bool mirror_map(const ucx_get_t *g, const ucx_blob_t *b, uint32_t slot,
+                       _Atomic uint64_t **gen_p, ucx_ext_t **ext_p)
 {
-    void *gp, *xp, *src;
+    void *gp, *xp;
     uint64_t ext_raddr = b->tab_addr + (uint64_t)b->tab_slots * sizeof(uint64_t) +
                          (uint64_t)slot * sizeof(ucx_ext_t);
-    /* The object's key first: ordinary memory (most gets) fails there. */
     if (!(b->flags & UCX_BLOB_EXTENTS) || !g->peer->same_node ||
-        ucp_rkey_ptr(g->rkey, g->data_raddr, &src) != UCS_OK ||
         ucp_rkey_ptr(g->peer->tab_rkey, g->tab_raddr, &gp) != UCS_OK ||
         ucp_rkey_ptr(g->peer->tab_rkey, ext_raddr, &xp) != UCS_OK)
-        return PXS_ERR_UNSUPPORTED;
-    _Atomic uint64_t *gen = gp;
-    ucx_ext_t *ext = xp;
+        return false;
+    *gen_p = gp;
+    *ext_p = xp;
+    return true;
+}
+
+/* Read the object from src (mapped here) or, src NULL, from the owner's
+ * memory by process_vm_readv, with the checks the am protocol's owner
+ * would make, on the mirror: the generation before and after the copy and
+ * the slot's exact extent (a forged address or length reads nothing). An
+ * evict racing the copy costs nothing but the bytes, which the second
+ * check discards. */
+static pxs_status_t checked_read(ucx_get_t *g, _Atomic uint64_t *gen, ucx_ext_t *ext,
+                                 const void *src)
+{
     if (atomic_load_explicit(gen, memory_order_acquire) != g->expect) return PXS_ERR_EVICTED;
     bool exact = atomic_load_explicit(&ext->addr, memory_order_relaxed) == g->data_raddr &&
                  atomic_load_explicit(&ext->len, memory_order_relaxed) == g->size;
-    if (exact && g->size) memcpy(g->dst, src, g->size);
+    pxs_status_t st = PXS_OK;
+    if (exact && g->size) {
+        if (src) memcpy(g->dst, src, g->size);
+        else st = pxs__proc_read(g->peer->pid, g->dst, g->data_raddr, g->size);
+    }
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(gen, memory_order_relaxed) != g->expect) return PXS_ERR_EVICTED;
     if (!exact) return PXS_ERR_CORRUPT; /* the slot's object is another */
-    /* A dead owner's segment outlives it in our mapping: say so. */
+    if (st != PXS_OK) return st;
+    /* A dead owner's mirror outlives it in our mapping, and its pid may
+     * name another process by now: say so. */
     return pxs__ucx_peer_alive(g->peer);
+}
+
+/* Objects in memory UCX allocated (PXS_PUT_COPY, pxs_alloc), on one node
+ * over shared memory: UCX maps the owner's segment too, and its own get
+ * would be a memcpy from that mapping. So read in place: no round trip,
+ * and the owner's CPU is not involved at all. The mapping stays ours until
+ * the key is destroyed. UNSUPPORTED: not mapped here. */
+static pxs_status_t mapped_get(ucx_get_t *g, const ucx_blob_t *b, uint32_t slot)
+{
+    void *src;
+    _Atomic uint64_t *gen;
+    ucx_ext_t *ext;
+    /* The object's key first: ordinary memory (most gets) fails there. */
+    if (!g->peer->same_node || ucp_rkey_ptr(g->rkey, g->data_raddr, &src) != UCS_OK ||
+        !mirror_map(g, b, slot, &gen, &ext))
+        return PXS_ERR_UNSUPPORTED;
+    return checked_read(g, gen, ext, src);
+}
+
+/* What the owner's beat says of it (UCX_BEAT_FRESH_NS). */
+enum { OWNER_POLLS, OWNER_SLEEPS, OWNER_STALLS };
+static int owner_state(const ucx_get_t *g, const ucx_blob_t *b)
+{
+    void *bp;
+    uint64_t beat_raddr =
+        b->tab_addr + (uint64_t)b->tab_slots * (sizeof(uint64_t) + sizeof(ucx_ext_t));
+    if (!(b->flags & UCX_BLOB_BEAT) || ucp_rkey_ptr(g->peer->tab_rkey, beat_raddr, &bp) != UCS_OK)
+        return OWNER_SLEEPS;
+    uint64_t beat = atomic_load_explicit((_Atomic uint64_t *)bp, memory_order_relaxed);
+    if (!beat) return OWNER_SLEEPS;
+    return pxs__now_ns() - beat < UCX_BEAT_FRESH_NS ? OWNER_POLLS : OWNER_STALLS;
+}
+
+/* Ordinary memory of an owner on this node (ucx_node.c): UCX has the
+ * owner's worker copy it. That costs a round trip while the owner polls
+ * (0.65 us at 8 B here), a wake-up too while its progress thread sleeps,
+ * and whatever it takes to be scheduled while it polls no more (2.7 ms
+ * with its core shared with a busy process). One process_vm_readv, as the
+ * shm connector reads user buffers, needs nothing of the owner but costs
+ * a system call (1.4 us) and copies slower (1 MiB: 64 against 23 us). So:
+ * the round trip while the owner polls; the system call while it stalls;
+ * while it sleeps, the system call up to u->cma_max bytes (a wake-up
+ * weighs less beyond). A kernel that refuses (ptrace scope) turns the path
+ * off. UNSUPPORTED: not for this get; UCX serves it. */
+static pxs_status_t cma_get(ucx_get_t *g, const ucx_blob_t *b, uint32_t slot)
+{
+    ucx_t *u = g->u;
+    _Atomic uint64_t *gen;
+    ucx_ext_t *ext;
+    if (!atomic_load_explicit(&u->node_cma, memory_order_relaxed) ||
+        !mirror_map(g, b, slot, &gen, &ext))
+        return PXS_ERR_UNSUPPORTED;
+    int owner = owner_state(g, b);
+    if (owner == OWNER_POLLS || (owner == OWNER_SLEEPS && g->size > u->cma_max))
+        return PXS_ERR_UNSUPPORTED;
+    pxs_status_t st = checked_read(g, gen, ext, NULL);
+    if (st != PXS_ERR_UNREACHABLE) return st;
+    if (atomic_exchange(&u->node_cma, false))
+        pxs_warn("ucx: process_vm_readv of owner %d not permitted (ptrace scope?); "
+                 "user buffers on this node are read through UCX", (int)g->peer->pid);
+    return PXS_ERR_UNSUPPORTED;
 }
 
 /* Our own objects are read in place: no transport is faster, and UCX
@@ -213,7 +285,8 @@ static pxs_status_t ucx_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_
     g->dst = dst;
     g->size = p->size;
     g->rkey = rkey;
-    if ((st = mapped_get(g, &b, p->slot)) != PXS_ERR_UNSUPPORTED) {
+    if ((st = mapped_get(g, &b, p->slot)) != PXS_ERR_UNSUPPORTED ||
+        (st = cma_get(g, &b, p->slot)) != PXS_ERR_UNSUPPORTED) {
         pxs__ucx_get_finish(g, st);
         return pxs__request_status(req);
     }
@@ -331,25 +404,33 @@ static pxs_status_t ucx_init(pxs_conn_t *c)
     const pxs_objtab_t *t = pxs__conn_objtab(c);
     u->tab_slots = t->hdr->nslots;
     void *mirror;
-    size_t mirror_len = (size_t)u->tab_slots * (sizeof(uint64_t) + sizeof(ucx_ext_t));
+    size_t mirror_len =
+        (size_t)u->tab_slots * (sizeof(uint64_t) + sizeof(ucx_ext_t)) + sizeof(uint64_t);
     st = pxs__ucx_mem_alloc(c, mirror_len, &mirror);
     if (st != PXS_OK) {
-        pxs__ucx_thread_stop(u);
         pxs__ucx_worker_fini(u);
         goto err;
     }
     memset(mirror, 0, mirror_len);
     u->gens = mirror;
     u->exts = (ucx_ext_t *)(void *)(u->gens + u->tab_slots);
+    u->beat = (_Atomic uint64_t *)(void *)(u->exts + u->tab_slots);
+    /* Without a progress thread nothing serves readers until the
+     * application progresses: an ancient beat, not a sleeping one. */
+    atomic_store(u->beat, u->thread_on ? 0 : 1);
     u->tab_reg = u->regs; /* mem_alloc put it at the front */
     u->tab_addr = (uint64_t)(uintptr_t)mirror;
     st = choose_protocol(u);
-    if (st == PXS_OK) st = pxs__ucx_am_init(u);
-    if (st == PXS_OK) pxs__ucx_node_init(u);
+    bool am_tried = st == PXS_OK; /* am_fini undoes a partial am_init too */
+    if (am_tried) st = pxs__ucx_am_init(u);
+    if (st == PXS_OK) st = pxs__ucx_node_init(u);
+    /* Last: the thread beats into the mirror and serves the am handlers. */
+    if (st == PXS_OK) st = pxs__ucx_thread_start(u);
     if (st != PXS_OK) {
-        pxs__ucx_thread_stop(u);
+        pxs__ucx_node_fini(u);
         pxs__ucx_regs_fini(u);
         pxs__ucx_worker_fini(u);
+        if (am_tried) pxs__ucx_am_fini(u);
         goto err;
     }
     return PXS_OK;

@@ -76,7 +76,18 @@ typedef struct ucx_ext {
 /* Blob flags (header offset 6). */
 #define UCX_BLOB_EXTENTS 1u /* the mirror holds extents after the generations */
 #define UCX_BLOB_SEG     2u /* the bytes lie in a pxs_alloc segment (ucx_node.c) */
+#define UCX_BLOB_BEAT    4u /* the mirror ends with the owner's beat word */
 #define UCX_BLOB_SEG_LEN 12
+
+/* The owner's beat (last word of its mirror): CLOCK_MONOTONIC ns of its
+ * latest progress while it polls its worker, 0 while its progress thread
+ * sleeps (a wake-up away; without a thread it starts at 1, long ago). A same-node reader takes a fresh beat (UCX_BEAT_FRESH_NS) to
+ * mean the owner answers an active message within a microsecond, and a
+ * stale one to mean it would not (asleep, computing, descheduled): then
+ * it reads ordinary memory by cross-memory attach (ucx.c, cma_get). Written
+ * at most every UCX_BEAT_EVERY_NS: readers load the line on every get. */
+#define UCX_BEAT_FRESH_NS 20000u
+#define UCX_BEAT_EVERY_NS 2000u
 
 /* The request of an owner-validated get. */
 typedef struct {
@@ -128,6 +139,7 @@ typedef struct ucx {
                                * memory, which UCX reads one-sidedly on a node */
     struct ucx_ext *exts;     /* [tab_slots], after gens: each live object's
                                * extent, for readers that map the table */
+    _Atomic uint64_t *beat;   /* after exts: see UCX_BEAT_FRESH_NS */
     uint64_t tab_addr;
     uint32_t tab_slots;
     ucx_peer_t **peers;
@@ -161,6 +173,10 @@ typedef struct ucx {
     /* same-node reads of pxs_alloc segments (ucx_node.c); on with
      * PXS_UCX_NODE_MAP and node_one_sided */
     pxs_conn_node_t node_rd;
+    /* same-node reads of ordinary memory by cross-memory attach (ucx.c,
+     * cma_get): objects up to cma_max; off after a refusal */
+    _Atomic bool node_cma;
+    uint64_t cma_max;
     /* slots of UCP gets in flight (ucx_ops.c) */
     pthread_mutex_t op_lock;
     struct ucx_op *op_free;
@@ -168,6 +184,7 @@ typedef struct ucx {
 } ucx_t;
 
 enum { UCX_PROTO_AUTO, UCX_PROTO_AM, UCX_PROTO_RMA };
+#define UCX_NODE_CMA_MAX_DEFAULT (512u << 10)
 #define UCX_LEASE_MIN_DEFAULT 8192u
 
 /* A get in flight, in the request's connector scratch. */
@@ -248,11 +265,21 @@ void pxs__ucx_batch_flush(ucx_t *u);
 pxs_status_t pxs__ucx_batch_init(ucx_t *u);
 
 /* ucx_worker.c */
+/* Publish that this owner polls now (now_ns), or, 0, that it sleeps. */
+static inline void pxs__ucx_beat(ucx_t *u, uint64_t now_ns)
+{
+    uint64_t was = atomic_load_explicit(u->beat, memory_order_relaxed);
+    if (now_ns ? now_ns - was >= UCX_BEAT_EVERY_NS : was != 0)
+        atomic_store_explicit(u->beat, now_ns, memory_order_relaxed);
+}
 pxs_status_t pxs__ucx_status(ucs_status_t st);
 /* A number from the environment, strictly: digits only, at most max. */
 pxs_status_t pxs__ucx_env_num(const char *name, uint64_t dflt, uint64_t max, const char *unit,
                               uint64_t *out);
 pxs_status_t pxs__ucx_worker_init(ucx_t *u);
+/* Start the progress thread (PXS_UCX_PROGRESS_THREAD), once the mirror
+ * it beats into exists. */
+pxs_status_t pxs__ucx_thread_start(ucx_t *u);
 void pxs__ucx_thread_stop(ucx_t *u);
 void pxs__ucx_worker_fini(ucx_t *u); /* after the thread stopped and the peers closed */
 int pxs__ucx_progress(pxs_conn_t *conn);
@@ -280,8 +307,10 @@ typedef struct {
 } ucx_blob_t;
 pxs_status_t pxs__ucx_blob_parse(const pxs_pdesc_t *p, ucx_blob_t *b);
 
-/* ucx_node.c */
-void pxs__ucx_node_init(ucx_t *u);
+/* ucx_node.c: same-node paths, on unless PXS_UCX_NODE_MAP=0 or UCX_TLS
+ * rules shared memory out (PXS_ERR_INVALID_PARAM: a bad
+ * PXS_UCX_NODE_CMA_MAX). */
+pxs_status_t pxs__ucx_node_init(ucx_t *u);
 void pxs__ucx_node_fini(ucx_t *u);
 /* Read (dst) or check (dst NULL) an object of a pxs_alloc segment of an
  * owner on this node through the mapped segment. PXS_ERR_UNSUPPORTED:

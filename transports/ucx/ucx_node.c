@@ -11,19 +11,30 @@
  * each ucx connector (pxs_conn_node_t, src/conn_node.c). Readers
  * elsewhere, or where UCX_TLS rules shared memory out, use UCX as before.
  *
- * PXS_UCX_NODE_MAP=0 turns the path off (every get then goes through UCX). */
+ * Ordinary memory of an owner on this node is no shared segment, and UCX
+ * sends its gets to the owner's worker too. Readers here copy it with
+ * process_vm_readv instead while the owner does not poll (ucx.c, cma_get),
+ * under the checks of the owner's mirror, which UCX does map: any size
+ * while the owner stalls, up to PXS_UCX_NODE_CMA_MAX bytes
+ * (UCX_NODE_CMA_MAX_DEFAULT) while its progress thread sleeps; 0: never.
+ *
+ * PXS_UCX_NODE_MAP=0 turns both paths off (every get then goes through UCX). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../src/log.h"
 #include "ucx.h"
 
-void pxs__ucx_node_init(ucx_t *u)
+pxs_status_t pxs__ucx_node_init(ucx_t *u)
 {
+    pxs_status_t st = pxs__ucx_env_num("PXS_UCX_NODE_CMA_MAX", UCX_NODE_CMA_MAX_DEFAULT,
+                                       UINT64_MAX, "bytes", &u->cma_max);
     const char *env = getenv("PXS_UCX_NODE_MAP");
-    if ((env && !strcmp(env, "0")) || !u->node_one_sided) return;
+    if (st != PXS_OK || (env && !strcmp(env, "0")) || !u->node_one_sided) return st;
+    atomic_store(&u->node_cma, u->cma_max > 0); /* 0: off */
     if (pxs__conn_node_init(&u->node_rd, u->conn->ctx) != PXS_OK)
         pxs_debug("ucx: no shm reader; pxs_alloc objects on this node go through UCX");
+    return PXS_OK;
 }
 
 void pxs__ucx_node_fini(ucx_t *u) { pxs__conn_node_fini(&u->node_rd); }

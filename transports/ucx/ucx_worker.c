@@ -119,12 +119,14 @@ static void *progress_thread(void *arg)
         /* Readers come in bursts: after work, keep polling a little while
          * (PXS_UCX_SPIN_US) instead of paying a wake-up per request. */
         uint64_t now = pxs__now_ns();
+        pxs__ucx_beat(u, now);
         if (n) last_work = now;
         if (now - last_work < u->spin_ns) continue;
         /* A lease granted means the reader's get is on its way: serving it
          * without a wake-up saved ~3 us of a 1 MiB get here (a lost
          * release stops this LEASE_SPIN_NS after the last work). */
         if (atomic_load(&u->leases_out) && now - last_work < LEASE_SPIN_NS) continue;
+        pxs__ucx_beat(u, 0); /* asleep: same-node readers need not wait for us */
         if (efd >= 0) {
             ucs_status_t st = ucp_worker_arm(u->worker);
             if (st == UCS_ERR_BUSY) continue; /* more work arrived meanwhile */
@@ -183,26 +185,29 @@ pxs_status_t pxs__ucx_worker_init(ucx_t *u)
         pxs_error("UCX worker address of %zu bytes does not fit a proxy; narrow UCX_TLS",
                   u->addr_len);
         st = UCS_ERR_EXCEEDS_LIMIT;
-        goto err_addr;
-    }
-    if (u->thread_on) {
-        u->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (u->stop_fd < 0 || pthread_create(&u->thread, NULL, progress_thread, u) != 0) {
-            if (u->stop_fd >= 0) close(u->stop_fd);
-            st = UCS_ERR_NO_RESOURCE;
-            goto err_addr;
-        }
+        ucp_worker_release_address(u->worker, u->addr);
+        goto err_worker;
     }
     return PXS_OK;
 
-err_addr:
-    ucp_worker_release_address(u->worker, u->addr);
 err_worker:
     ucp_worker_destroy(u->worker);
 err_ctx:
     ucp_cleanup(u->uctx);
     pxs_error("UCX worker: %s", ucs_status_string(st));
     return pxs__ucx_status(st);
+}
+
+pxs_status_t pxs__ucx_thread_start(ucx_t *u)
+{
+    if (!u->thread_on) return PXS_OK;
+    u->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (u->stop_fd >= 0 && pthread_create(&u->thread, NULL, progress_thread, u) == 0)
+        return PXS_OK;
+    pxs_error("UCX progress thread: %s", strerror(errno));
+    if (u->stop_fd >= 0) close(u->stop_fd);
+    u->thread_on = false;
+    return PXS_ERR_NO_RESOURCE;
 }
 
 void pxs__ucx_thread_stop(ucx_t *u)
@@ -231,8 +236,10 @@ int pxs__ucx_progress(pxs_conn_t *conn)
     pxs__ucx_batch_flush(u); /* requests queued since the last progress */
     if (u->thread_on) atomic_fetch_add_explicit(&u->app_inside, 1, memory_order_relaxed);
     while (ucp_worker_progress(u->worker)) n++;
+    uint64_t now = pxs__now_ns();
+    pxs__ucx_beat(u, now);
     if (u->thread_on) {
-        atomic_store_explicit(&u->app_progress_ns, pxs__now_ns(), memory_order_relaxed);
+        atomic_store_explicit(&u->app_progress_ns, now, memory_order_relaxed);
         atomic_fetch_sub_explicit(&u->app_inside, 1, memory_order_relaxed);
     }
     pxs__ucx_peers_check(u);
