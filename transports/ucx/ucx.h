@@ -80,12 +80,13 @@ typedef struct ucx_ext {
 #define UCX_BLOB_SEG_LEN 12
 
 /* The owner's beat (last word of its mirror): CLOCK_MONOTONIC ns of its
- * latest progress while it polls its worker, 0 while its progress thread
- * sleeps (a wake-up away; without a thread it starts at 1, long ago). A same-node reader takes a fresh beat (UCX_BEAT_FRESH_NS) to
- * mean the owner answers an active message within a microsecond, and a
- * stale one to mean it would not (asleep, computing, descheduled): then
- * it reads ordinary memory by cross-memory attach (ucx.c, cma_get). Written
- * at most every UCX_BEAT_EVERY_NS: readers load the line on every get. */
+ * latest progress while it polls its worker; 0 while its progress thread
+ * sleeps (a wake-up away); 1, long ago, from the start without a thread.
+ * A same-node reader takes a fresh beat (UCX_BEAT_FRESH_NS) to mean the
+ * owner answers an active message within a microsecond, and any other to
+ * mean it may not (asleep, computing, descheduled): then it reads ordinary
+ * memory by cross-memory attach (ucx.c, cma_get). Written at most every
+ * UCX_BEAT_EVERY_NS: readers load the line on every get. */
 #define UCX_BEAT_FRESH_NS 20000u
 #define UCX_BEAT_EVERY_NS 2000u
 
