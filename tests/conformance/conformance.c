@@ -672,6 +672,31 @@ Test(conformance, an_owner_that_stops_serving_times_out_cleanly)
 
 uint32_t pxs__crc32c(uint32_t crc, const void *buf, size_t len);
 
+/* A proxy's total length, and its trailing CRC made right again after a
+ * field was forged (the forgery must pass the checksum to test more). */
+static uint32_t proxy_total(const pxs_proxy_t *q)
+{
+    return (uint32_t)q->bytes[12] | (uint32_t)q->bytes[13] << 8;
+}
+
+static void reseal(pxs_proxy_t *q)
+{
+    uint32_t total = proxy_total(q);
+    uint32_t crc = pxs__crc32c(0, q->bytes, total - 4);
+    for (int i = 0; i < 4; i++) q->bytes[total - 4 + i] = (uint8_t)(crc >> (8 * i));
+}
+
+/* A ucx proxy of a 64 KiB object that names another extent, sealed:
+ * field 0 its data address 16 KiB away, field 1 the size 61440. */
+static pxs_proxy_t forge_ucx_extent(const pxs_proxy_t *p, int field)
+{
+    pxs_proxy_t q = *p;
+    if (field == 0) q.bytes[72 + 32 + 1] ^= 0x40;
+    else q.bytes[49] = 0xF0, q.bytes[50] = 0;
+    reseal(&q);
+    return q;
+}
+
 /* A forged proxy (right checksum, another address or length) must not make
  * an owner read memory that is not the object: with owner-validated gets
  * the owner checks slot, generation, address and length before it reads.
@@ -691,12 +716,7 @@ Test(conformance, a_forged_address_reads_nothing_of_the_owner)
     for (int k = 0; k < 2; k++) {
         expect_resolve(&ps[k], 1 << 16, objs[k].seed);
         for (int field = 0; field < 2; field++) {
-            pxs_proxy_t q = ps[k];
-            uint32_t total = (uint32_t)q.bytes[12] | (uint32_t)q.bytes[13] << 8;
-            if (field == 0) q.bytes[72 + 32 + 1] ^= 0x40; /* data address, 16 KiB away */
-            else q.bytes[49] = 0xF0, q.bytes[50] = 0; /* object size 61440, not 65536 */
-            uint32_t crc = pxs__crc32c(0, q.bytes, total - 4);
-            for (int i = 0; i < 4; i++) q.bytes[total - 4 + i] = (uint8_t)(crc >> (8 * i));
+            pxs_proxy_t q = forge_ucx_extent(&ps[k], field);
             pxs_status_t st = pxs_resolve(ctx, &q, out, sizeof out, NULL);
             cr_assert_eq(st, PXS_ERR_CORRUPT, "object %d, field %d: %s", k, field,
                          pxs_strerror(st));
@@ -756,15 +776,14 @@ Test(conformance, node_segments_are_read_with_the_owner_stopped)
     if (!strcmp(conn_name, "ucx")) {
         for (int field = 0; field < 2; field++) {
             pxs_proxy_t q = p[1];
-            uint32_t total = (uint32_t)q.bytes[12] | (uint32_t)q.bytes[13] << 8;
+            uint32_t total = proxy_total(&q);
             const uint8_t *b = q.bytes + 72; /* the blob: three key lengths, then flags */
             size_t seg_at = 72 + 48 + (size_t)(b[0] | b[1] << 8) + (size_t)(b[2] | b[3] << 8) +
                             (size_t)(b[4] | b[5] << 8);
             cr_assert_eq(seg_at + 12 + 4, total, "a pxs_alloc object's proxy names its segment");
             if (field == 0) q.bytes[seg_at + 4 + 5] ^= 0x01; /* offset + 1 TiB */
             else q.bytes[seg_at] ^= 0x80;                    /* another segment id */
-            uint32_t crc = pxs__crc32c(0, q.bytes, total - 4);
-            for (int i = 0; i < 4; i++) q.bytes[total - 4 + i] = (uint8_t)(crc >> (8 * i));
+            reseal(&q);
             pxs_status_t st = pxs_resolve(ctx, &q, part, sizeof part, NULL);
             cr_assert_eq(st, field == 0 ? PXS_ERR_CORRUPT : PXS_ERR_EVICTED, "field %d: %s",
                          field, pxs_strerror(st));
@@ -793,12 +812,7 @@ Test(conformance, node_user_buffers_are_read_with_the_owner_stopped)
     if (!strcmp(conn_name, "ucx")) {
         static uint8_t out[64 << 10];
         for (int field = 0; field < 2; field++) {
-            pxs_proxy_t q = p[0];
-            uint32_t total = (uint32_t)q.bytes[12] | (uint32_t)q.bytes[13] << 8;
-            if (field == 0) q.bytes[72 + 32 + 1] ^= 0x40; /* data address, 16 KiB away */
-            else q.bytes[49] = 0xF0, q.bytes[50] = 0; /* object size 61440, not 65536 */
-            uint32_t crc = pxs__crc32c(0, q.bytes, total - 4);
-            for (int i = 0; i < 4; i++) q.bytes[total - 4 + i] = (uint8_t)(crc >> (8 * i));
+            pxs_proxy_t q = forge_ucx_extent(&p[0], field);
             pxs_status_t st = pxs_resolve(ctx, &q, out, sizeof out, NULL);
             cr_assert_eq(st, PXS_ERR_CORRUPT, "field %d: %s", field, pxs_strerror(st));
         }

@@ -124,13 +124,15 @@ void pxs__ucx_rma_data(ucx_get_t *g)
 static pxs_status_t start(ucx_t *u, const pxs_pdesc_t *p, ucx_get_t *g, ucp_rkey_h *rkey_p,
                           const ucx_blob_t *b)
 {
+    uint64_t now = pxs__now_ns(); /* one clock read per get: liveness, beat, lease */
     pthread_mutex_lock(&u->lock);
     ucx_peer_t *q;
-    pxs_status_t st = pxs__ucx_peer_get(u, p, b, &q, rkey_p);
+    pxs_status_t st = pxs__ucx_peer_get(u, p, b, now, &q, rkey_p);
     pthread_mutex_unlock(&u->lock);
     if (st != PXS_OK) return st;
     g->u = u;
     g->peer = q;
+    g->sent_ns = now;
     g->expect = p->gen;
     g->tab_raddr = b->tab_addr + (uint64_t)p->slot * sizeof(uint64_t);
     g->data_raddr = b->data_addr;
@@ -201,18 +203,17 @@ static pxs_status_t mapped_get(ucx_get_t *g, const ucx_blob_t *b, uint32_t slot)
     return checked_read(g, gen, ext, src);
 }
 
-/* What the owner's beat says of it (UCX_BEAT_FRESH_NS). */
+/* What the owner's beat says of it (UCX_BEAT_FRESH_NS; no beat mapped:
+ * as asleep). */
 enum { OWNER_POLLS, OWNER_SLEEPS, OWNER_STALLS };
-static int owner_state(const ucx_get_t *g, const ucx_blob_t *b)
+static int owner_state(const ucx_get_t *g)
 {
-    void *bp;
-    uint64_t beat_raddr =
-        b->tab_addr + (uint64_t)b->tab_slots * (sizeof(uint64_t) + sizeof(ucx_ext_t));
-    if (!(b->flags & UCX_BLOB_BEAT) || ucp_rkey_ptr(g->peer->tab_rkey, beat_raddr, &bp) != UCS_OK)
-        return OWNER_SLEEPS;
-    uint64_t beat = atomic_load_explicit((_Atomic uint64_t *)bp, memory_order_relaxed);
+    const ucx_peer_t *q = g->peer;
+    uint64_t beat = q->beat ? atomic_load_explicit(q->beat, memory_order_relaxed) : 0;
     if (!beat) return OWNER_SLEEPS;
-    return pxs__now_ns() - beat < UCX_BEAT_FRESH_NS ? OWNER_POLLS : OWNER_STALLS;
+    /* A beat after the get started (another core's clock) is fresh too. */
+    return (int64_t)(g->sent_ns - beat) < (int64_t)UCX_BEAT_FRESH_NS ? OWNER_POLLS
+                                                                       : OWNER_STALLS;
 }
 
 /* Ordinary memory of an owner on this node (ucx_node.c): UCX has the
@@ -231,11 +232,14 @@ static pxs_status_t cma_get(ucx_get_t *g, const ucx_blob_t *b, uint32_t slot)
     ucx_t *u = g->u;
     _Atomic uint64_t *gen;
     ucx_ext_t *ext;
-    if (!atomic_load_explicit(&u->node_cma, memory_order_relaxed) ||
-        !mirror_map(g, b, slot, &gen, &ext))
+    /* The beat first (mapped once per owner): while the owner polls
+     * nothing more is looked up. Every get looks, those behind others in
+     * flight too: an owner that stalls holds those, not this one. */
+    if (!g->peer->same_node || !atomic_load_explicit(&u->node_cma, memory_order_relaxed))
         return PXS_ERR_UNSUPPORTED;
-    int owner = owner_state(g, b);
-    if (owner == OWNER_POLLS || (owner == OWNER_SLEEPS && g->size > u->cma_max))
+    int owner = owner_state(g);
+    if (owner == OWNER_POLLS || (owner == OWNER_SLEEPS && g->size > u->cma_max) ||
+        !mirror_map(g, b, slot, &gen, &ext))
         return PXS_ERR_UNSUPPORTED;
     pxs_status_t st = checked_read(g, gen, ext, NULL);
     if (st != PXS_ERR_UNREACHABLE) return st;

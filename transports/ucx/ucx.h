@@ -49,6 +49,7 @@ typedef struct {
     uint32_t live_tid;
     ucp_ep_h ep;               /* NULL after a reset; recreated on use */
     ucp_rkey_h tab_rkey;
+    const _Atomic uint64_t *beat; /* same node: the owner's beat, mapped; or NULL */
     ucx_rkey_t *rkeys;
     size_t nrkeys, rkeys_cap;
     _Atomic int failed;        /* UCX reported the peer gone */
@@ -210,7 +211,8 @@ typedef struct ucx_get {
     _Atomic int receiving;
     bool lease;                /* ask for a lease, then get the bytes (ucx_am.c) */
     bool leased;               /* the owner holds the object for us: release it */
-    uint64_t sent_ns;          /* when the lease was asked for */
+    uint64_t sent_ns;          /* when the get started (start, ucx.c): before
+                                * its lease was asked for, if any */
     uint64_t lease_until_ns;   /* bytes read by then need no generation check */
 } ucx_get_t;
 
@@ -326,7 +328,7 @@ pxs_status_t pxs__ucx_node_read(ucx_t *u, const pxs_pdesc_t *p, void *state, uin
 void pxs__ucx_node_close(ucx_t *u, const pxs_pdesc_t *p, void *state);
 /* Find or connect the owner; caller holds u->lock. */
 pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b,
-                               ucx_peer_t **peer_p, ucp_rkey_h *rkey_p);
+                               uint64_t now, ucx_peer_t **peer_p, ucp_rkey_h *rkey_p);
 pxs_status_t pxs__ucx_peer_alive(const ucx_peer_t *q);
 /* Force-close a peer's endpoint: its gets complete, cancelled; caller holds u->lock. */
 void pxs__ucx_peer_reset(ucx_t *u, ucx_peer_t *q);

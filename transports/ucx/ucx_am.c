@@ -349,7 +349,6 @@ pxs_status_t pxs__ucx_am_get(ucx_get_t *g, uint64_t addr, uint32_t slot)
         pxs__ucx_batch_add(g);
         return PXS_OK;
     }
-    g->sent_ns = pxs__now_ns();
     pxs__ucx_am_send(g->peer->ep, AM_REQ, &g->am_hdr, sizeof g->am_hdr, NULL, 0,
                      UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER, request_sent, g);
     return PXS_OK;

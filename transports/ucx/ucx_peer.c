@@ -83,6 +83,13 @@ static pxs_status_t ep_connect(ucx_t *u, ucx_peer_t *q, const ucx_blob_t *b)
         pxs__ucx_peer_reset(u, q);
         return PXS_ERR_CORRUPT;
     }
+    /* The owner's beat, mapped once (ucx.h): every same-node get reads it. */
+    void *bp;
+    uint64_t beat_raddr =
+        b->tab_addr + (uint64_t)b->tab_slots * (sizeof(uint64_t) + sizeof(ucx_ext_t));
+    if (q->same_node && (b->flags & UCX_BLOB_BEAT) &&
+        ucp_rkey_ptr(q->tab_rkey, beat_raddr, &bp) == UCS_OK)
+        q->beat = bp;
     return PXS_OK;
 }
 
@@ -125,7 +132,7 @@ pxs_status_t pxs__ucx_peer_alive(const ucx_peer_t *q)
 }
 
 pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b,
-                               ucx_peer_t **peer_p, ucp_rkey_h *rkey_p)
+                               uint64_t now, ucx_peer_t **peer_p, ucp_rkey_h *rkey_p)
 {
     ucx_peer_t *q = NULL;
     for (size_t i = 0; i < u->npeers && !q; i++)
@@ -160,7 +167,6 @@ pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t 
     }
     /* Before a get, liveness only saves a wasted attempt: check it at most
      * once a millisecond (a get that fails checks again, see finish). */
-    uint64_t now = pxs__now_ns();
     if (now - atomic_load(&q->alive_ns) > 1000000ull) {
         pxs_status_t alive = pxs__ucx_peer_alive(q);
         if (alive != PXS_OK) return alive;
@@ -198,6 +204,7 @@ void pxs__ucx_peer_reset(ucx_t *u, ucx_peer_t *q)
         pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
     for (size_t i = 0; i < q->nrkeys; i++) ucp_rkey_destroy(q->rkeys[i].rkey);
     q->nrkeys = 0;
+    q->beat = NULL; /* in the mapping the key holds */
     if (q->tab_rkey) ucp_rkey_destroy(q->tab_rkey);
     q->tab_rkey = NULL;
     q->ep = NULL;
