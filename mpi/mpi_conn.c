@@ -332,8 +332,9 @@ static mc_req_t *rq(pxs_request_t *r) { return pxs__request_scratch(r); }
 
 /* A pxs_alloc object of this node, read through its mapped segment: no
  * MPI call, no request. The core calls get only for the others. */
-static pxs_status_t mc_get_now(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst)
+static pxs_status_t mc_get_now(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, bool waited)
 {
+    (void)waited; /* one way only */
     pxs_mpi_t *m = c->priv;
     blob_t b;
     if (!m->win_open) return PXS_ERR_UNSUPPORTED; /* get says why */

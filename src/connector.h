@@ -91,8 +91,12 @@ typedef struct pxs_conn_ops {
      * own object) without a request, so the core takes none from the pool
      * (its lock). PXS_ERR_UNSUPPORTED: this get needs one; the core then
      * calls get, which need not try again what get_now did. Any other
-     * status is the get's final one. */
-    pxs_status_t (*get_now)(pxs_conn_t *conn, const pxs_pdesc_t *p, void *dst);
+     * status is the get's final one. waited: the caller waits for this
+     * get at once (a blocking resolve or handle read), so its latency
+     * counts, not the throughput of gets in flight together; a connector
+     * with two ways to an object may then take the one that answers a
+     * lone get sooner (ucx.c, pace). */
+    pxs_status_t (*get_now)(pxs_conn_t *conn, const pxs_pdesc_t *p, void *dst, bool waited);
 } pxs_conn_ops_t;
 
 struct pxs_conn {

@@ -16,14 +16,15 @@ static inline pxs_status_t settled(pxs_status_t st, const pxs_pdesc_t *d, void *
 /* The get done at once (get_now, or get without PXS_CAP_NONBLOCKING), with
  * the route slot rt (or NULL) offered to the connector to fill. */
 static pxs_status_t get_sync(pxs_conn_t *conn, const pxs_pdesc_t *d, void *dst,
-                             pxs_request_t *sr, pxs_route_t *rt)
+                             pxs_request_t *sr, pxs_route_t *rt, bool waited)
 {
     if (rt) {
         rt->uid = 0;
         rt->read = NULL;
         pxs__route_fill = rt;
     }
-    pxs_status_t st = sr ? conn->ops->get(conn, d, dst, sr) : conn->ops->get_now(conn, d, dst);
+    pxs_status_t st = sr ? conn->ops->get(conn, d, dst, sr)
+                         : conn->ops->get_now(conn, d, dst, waited);
     if (rt) {
         pxs__route_fill = NULL;
         if (st == PXS_OK && rt->read) rt->uid = conn->uid;
@@ -45,8 +46,10 @@ static inline pxs_status_t route_get(pxs_context_t *ctx, const pxs_pdesc_t *d,
     return settled(rt->read(rt, d, dst), d, dst);
 }
 
+/* waited: the caller waits for the get at once (connector.h, get_now). */
 static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, pxs_route_t *rt,
-                                  void *dst, size_t cap, int timeout_ms, pxs_request_t **req_p)
+                                  void *dst, size_t cap, int timeout_ms, bool waited,
+                                  pxs_request_t **req_p)
 {
     *req_p = NULL;
     if (d->size > cap) return PXS_ERR_BUFFER_TOO_SMALL;
@@ -67,7 +70,7 @@ static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, pxs_
     }
     bool pooled = conn->ops->caps & PXS_CAP_NONBLOCKING;
     if (pooled && conn->ops->get_now &&
-        (st = get_sync(conn, d, dst, NULL, rt)) != PXS_ERR_UNSUPPORTED)
+        (st = get_sync(conn, d, dst, NULL, rt, waited)) != PXS_ERR_UNSUPPORTED)
         return settled(st, d, dst);
     if (pooled) { /* get_now, if any, said no: get needs a request */
         pxs__lock(ctx);
@@ -86,7 +89,7 @@ static pxs_status_t resolve_start(pxs_context_t *ctx, const pxs_pdesc_t *d, pxs_
         sr.dst = dst;
         sr.dst_len = d->size;
         sr.next_free = NULL;
-        st = get_sync(conn, d, dst, &sr, rt);
+        st = get_sync(conn, d, dst, &sr, rt, waited);
         if (st == PXS_INPROGRESS) { /* a connector that breaks its word */
             pxs_error("connector %s left a get in progress without PXS_CAP_NONBLOCKING",
                       conn->ops->name);
@@ -140,7 +143,7 @@ pxs_status_t pxs_resolve_nb(pxs_context_t *ctx, const pxs_proxy_t *proxy, void *
     int timeout = (params && (params->field_mask & PXS_RESOLVE_PARAM_TIMEOUT))
                       ? params->timeout_ms
                       : PXS_TIMEOUT_DEFAULT;
-    return resolve_start(ctx, own_desc(&d, dp, proxy), rt, dst, cap, timeout, req_p);
+    return resolve_start(ctx, own_desc(&d, dp, proxy), rt, dst, cap, timeout, false, req_p);
 }
 
 /* A blocking resolve of an already validated proxy (rt: its route slot,
@@ -154,7 +157,7 @@ static pxs_status_t resolve_desc(pxs_context_t *ctx, pxs_pdesc_t *d, const pxs_p
     pxs_status_t st = route_get(ctx, dp, rt, dst, cap);
     if (st != PXS_ERR_UNSUPPORTED) return st;
     if (proxy) dp = own_desc(d, dp, proxy);
-    st = resolve_start(ctx, dp, rt, dst, cap, PXS_TIMEOUT_DEFAULT, &r);
+    st = resolve_start(ctx, dp, rt, dst, cap, PXS_TIMEOUT_DEFAULT, true, &r);
     if (st == PXS_INPROGRESS) {
         /* The request carries the context's deadline (none if timeout_ms is -1). */
         st = pxs_wait(r, PXS_TIMEOUT_INFINITE);

@@ -821,6 +821,53 @@ Test(conformance, node_user_buffers_are_read_with_the_owner_stopped)
     cr_assert_eq(peer_quit(&peer), 0);
 }
 
+/* Gets the caller waits for, of user buffers of an owner on this node that
+ * polls: the ucx reader times its two ways (UCX's owner-served get and
+ * cross-memory attach) and takes the sooner, the first get of a size by
+ * UCX, the second by attach, then every so many the other (ucx.c, pace).
+ * Whichever way a get goes: the right bytes, a forged extent refused, and
+ * gets in flight together (never paced) right too. */
+Test(conformance, node_user_buffers_are_read_either_way_while_the_owner_polls)
+{
+    SKIP_WITHOUT_PEER();
+    if (!(caps & PXS_CAP_CROSS_PROCESS)) return;
+    const char *proto = getenv("PXS_UCX_PROTOCOL"); /* rma and auto trust the proxy */
+    bool forge = !strcmp(conn_name, "ucx") && (!proto || !strcmp(proto, "am"));
+    static const obj_spec_t objs[] = {{100, OBJ_USER, 81}, {64 << 10, OBJ_USER, 82},
+                                      {1 << 20, OBJ_USER, 83}};
+    test_peer_t peer;
+    pxs_proxy_t p[3];
+    /* A ucx owner whose progress thread polls on for 10 s once woken (by
+     * the first get above PXS_UCX_NODE_CMA_MAX, which goes by UCX). */
+    setenv("PXS_UCX_SPIN_US", "10000000", 1);
+    cr_assert_eq(peer_start(&peer, conn_name, NULL, objs, 3, p), 0);
+    unsetenv("PXS_UCX_SPIN_US");
+    static uint8_t out[1 << 20];
+    for (int i = 0; i < 40; i++) {
+        for (int k = 0; k < 3; k++) expect_resolve(&p[k], objs[k].size, objs[k].seed);
+        if (!forge || i % 8 > 1) continue;
+        pxs_proxy_t q = forge_ucx_extent(&p[1], i % 8); /* address, then length */
+        pxs_status_t st = pxs_resolve(ctx, &q, out, sizeof out, NULL);
+        cr_assert_eq(st, PXS_ERR_CORRUPT, "get %d: %s", i, pxs_strerror(st));
+    }
+    pxs_request_t *r[8];
+    pxs_status_t st[8];
+    static uint8_t win[8][100];
+    for (int k = 0; k < 8; k++) {
+        st[k] = pxs_resolve_nb(ctx, &p[0], win[k], sizeof win[k], NULL, &r[k]);
+        cr_assert(st[k] == PXS_OK || st[k] == PXS_INPROGRESS, "%d: %s", k, pxs_strerror(st[k]));
+    }
+    for (int k = 0; k < 8; k++) {
+        if (st[k] == PXS_INPROGRESS) {
+            st[k] = pxs_wait(r[k], PXS_TIMEOUT_DEFAULT);
+            pxs_request_free(r[k]);
+        }
+        cr_assert_eq(st[k], PXS_OK, "%d: %s", k, pxs_strerror(st[k]));
+        cr_assert(check_pattern(win[k], sizeof win[k], 81), "window get %d", k);
+    }
+    cr_assert_eq(peer_quit(&peer), 0);
+}
+
 /* Threads copying from a mapped segment while its owner evicts the object
  * (a copy, whose segment goes with it): each read gives the bytes or
  * EVICTED with nothing copied, and once the readers are done this process

@@ -28,6 +28,64 @@
 
 _Static_assert(sizeof(ucx_get_t) <= PXS_REQ_SCRATCH, "get state exceeds request scratch");
 
+/* Pace (ucx.h, ucx_pace_t): a get the caller waits for, of ordinary
+ * memory of an owner on this node that polls, goes the way that answered
+ * such gets sooner at its size, and every so many the other way, so that
+ * a change of either is seen: often while cma wins (am's time moves with
+ * the owner, which may answer promptly again), seldom while am wins
+ * (cma's time is the kernel's and stays; trying it costs up to 3x a get). */
+#define PACE_RETRY_AM  16u
+#define PACE_RETRY_CMA 256u
+
+/* A get that get_now (node_now) left to UCX: what it found, for get,
+ * which the core calls next on this thread with the same description
+ * (resolve.c, resolve_start): the owner and key, so that get looks up
+ * nothing again, and for pace the moment both ways are timed from, so
+ * that the request's cost counts against am, whose cost it is. */
+static __thread struct {
+    const ucx_t *u;
+    const pxs_pdesc_t *p; /* NULL: nothing left */
+    ucx_peer_t *q;
+    ucp_rkey_h rkey;
+    uint64_t at;          /* when get_now looked */
+    bool paced;
+} left;
+
+static inline ucx_pace_t *pace_of(const ucx_get_t *g)
+{
+    unsigned b = g->size ? 64u - (unsigned)__builtin_clzll(g->size) : 0;
+    return &g->peer->pace[b < UCX_PACE_SIZES ? b : UCX_PACE_SIZES - 1];
+}
+
+/* A way's time: down at once (nothing makes a way faster than it is, so
+ * the lowest recent time is its cost), up by a quarter of the step and at
+ * most by a quarter of the time (one late answer, the owner descheduled,
+ * moves it little; a lasting change takes a few gets). */
+static void pace_note(_Atomic uint32_t *est, uint64_t ns)
+{
+    uint64_t e = atomic_load_explicit(est, memory_order_relaxed);
+    if (e && ns > e) ns = e + (ns - e < e ? ns - e : e) / 4;
+    if (ns > UINT32_MAX) ns = UINT32_MAX;
+    atomic_store_explicit(est, ns ? (uint32_t)ns : 1u, memory_order_relaxed);
+}
+
+/* Whether this get goes by cma; if not, by am, timed from the same
+ * moment (pace_t0). The count is not atomic across threads: a lost turn
+ * only moves a retry. */
+static bool pace_cma(const ucx_get_t *g)
+{
+    ucx_pace_t *p = pace_of(g);
+    uint32_t am = atomic_load_explicit(&p->am_ns, memory_order_relaxed);
+    uint32_t cma = atomic_load_explicit(&p->cma_ns, memory_order_relaxed);
+    uint32_t n = atomic_load_explicit(&p->turns, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->turns, n, memory_order_relaxed);
+    bool by_cma;
+    if (!am || !cma) by_cma = am != 0; /* learn am's time, then cma's */
+    else if (cma < am) by_cma = n % PACE_RETRY_AM != 0;
+    else by_cma = n % PACE_RETRY_CMA == 0;
+    return by_cma;
+}
+
 void pxs__ucx_get_finish(ucx_get_t *g, pxs_status_t st)
 {
     if (g->leased) { /* before the request completes: g lives in it */
@@ -37,6 +95,7 @@ void pxs__ucx_get_finish(ucx_get_t *g, pxs_status_t st)
     if (st != PXS_OK && st != PXS_ERR_EVICTED && st != PXS_ERR_CORRUPT &&
         pxs__ucx_peer_alive(g->peer) != PXS_OK)
         st = PXS_ERR_PEER_DEAD;
+    if (g->pace_t0 && st == PXS_OK) pace_note(&pace_of(g)->am_ns, pxs__now_ns() - g->pace_t0);
     atomic_fetch_sub(&g->peer->inflight, 1);
     atomic_fetch_sub(&g->u->own_gets, 1);
     if (g->req) pxs__request_complete(g->req, st);
@@ -124,12 +183,21 @@ void pxs__ucx_rma_data(ucx_get_t *g)
 static pxs_status_t start(ucx_t *u, const pxs_pdesc_t *p, ucx_get_t *g, ucp_rkey_h *rkey_p,
                           const ucx_blob_t *b)
 {
-    uint64_t now = pxs__now_ns(); /* one clock read per get: liveness, beat, lease */
-    pthread_mutex_lock(&u->lock);
+    uint64_t now; /* one clock read per get: liveness, beat, lease, pace */
     ucx_peer_t *q;
-    pxs_status_t st = pxs__ucx_peer_get(u, p, b, now, &q, rkey_p);
-    pthread_mutex_unlock(&u->lock);
-    if (st != PXS_OK) return st;
+    if (left.p == p && left.u == u && left.q->owner == p->owner) {
+        q = left.q; /* found by get_now just before */
+        *rkey_p = left.rkey;
+        now = left.at;
+        if (left.paced) g->pace_t0 = now;
+        left.p = NULL;
+    } else {
+        now = pxs__now_ns();
+        pthread_mutex_lock(&u->lock);
+        pxs_status_t st = pxs__ucx_peer_get(u, p, b, now, &q, rkey_p);
+        pthread_mutex_unlock(&u->lock);
+        if (st != PXS_OK) return st;
+    }
     g->u = u;
     g->peer = q;
     g->sent_ns = now;
@@ -218,34 +286,78 @@ static int owner_state(const ucx_get_t *g)
 
 /* Ordinary memory of an owner on this node (ucx_node.c): UCX has the
  * owner's worker copy it. That costs a round trip while the owner polls
- * (0.65 us at 8 B here), a wake-up too while its progress thread sleeps,
- * and whatever it takes to be scheduled while it polls no more (2.7 ms
- * with its core shared with a busy process). One process_vm_readv, as the
- * shm connector reads user buffers, needs nothing of the owner but costs
- * a system call (1.4 us) and copies slower (1 MiB: 64 against 23 us). So:
- * the round trip while the owner polls; the system call while it stalls;
- * while it sleeps, the system call up to u->cma_max bytes (a wake-up
- * weighs less beyond). A kernel that refuses (ptrace scope) turns the path
- * off. UNSUPPORTED: not for this get; UCX serves it. */
-static pxs_status_t cma_get(ucx_get_t *g, const ucx_blob_t *b, uint32_t slot)
+ * (0.65 us at 8 B here, or 1.5 us in runs where it answers late), a
+ * wake-up too while its progress thread sleeps, and whatever it takes to
+ * be scheduled while it polls no more (2.7 ms with its core shared with a
+ * busy process). One process_vm_readv, as the shm connector reads user
+ * buffers, needs nothing of the owner but costs a system call (1.4 us)
+ * and copies slower (1 MiB: 64 against 23 us). So: while the owner polls,
+ * the round trip, except for a get the caller waits for, which goes the
+ * way measured sooner (pace_cma; gets in flight together pipeline in the
+ * owner, 64 of 8 B at 29 MB/s even when it answers late, against 5.6 by
+ * system calls); the system call while it stalls; while it sleeps, the
+ * system call up to u->cma_max bytes (a wake-up weighs less beyond). A
+ * kernel that refuses (ptrace scope) turns the path off. UNSUPPORTED: not
+ * for this get; UCX serves it. */
+static pxs_status_t cma_get(ucx_get_t *g, const ucx_blob_t *b, uint32_t slot, bool waited,
+                            bool *paced_p)
 {
     ucx_t *u = g->u;
     _Atomic uint64_t *gen;
     ucx_ext_t *ext;
+    *paced_p = false;
+    if (!atomic_load_explicit(&u->node_cma, memory_order_relaxed)) return PXS_ERR_UNSUPPORTED;
     /* The beat first (mapped once per owner): while the owner polls
      * nothing more is looked up. Every get looks, those behind others in
      * flight too: an owner that stalls holds those, not this one. */
-    if (!g->peer->same_node || !atomic_load_explicit(&u->node_cma, memory_order_relaxed))
-        return PXS_ERR_UNSUPPORTED;
     int owner = owner_state(g);
-    if (owner == OWNER_POLLS || (owner == OWNER_SLEEPS && g->size > u->cma_max) ||
-        !mirror_map(g, b, slot, &gen, &ext))
+    bool paced = owner == OWNER_POLLS && waited;
+    if (owner == OWNER_POLLS ? !paced || !pace_cma(g)
+                             : owner == OWNER_SLEEPS && g->size > u->cma_max) {
+        *paced_p = paced;
         return PXS_ERR_UNSUPPORTED;
+    }
+    if (!mirror_map(g, b, slot, &gen, &ext)) return PXS_ERR_UNSUPPORTED;
     pxs_status_t st = checked_read(g, gen, ext, NULL);
+    if (st == PXS_OK && paced) pace_note(&pace_of(g)->cma_ns, pxs__now_ns() - g->sent_ns);
     if (st != PXS_ERR_UNREACHABLE) return st;
     if (atomic_exchange(&u->node_cma, false))
         pxs_warn("ucx: process_vm_readv of owner %d not permitted (ptrace scope?); "
                  "user buffers on this node are read through UCX", (int)g->peer->pid);
+    return PXS_ERR_UNSUPPORTED;
+}
+
+/* Any other object of an owner on this node, without a request (the
+ * core's pool and lock): in place where UCX maps it (mapped_get), else
+ * by cross-memory attach where cma_get says so. What it leaves to UCX, it
+ * leaves with what it found (left). */
+static pxs_status_t node_now(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b, void *dst,
+                             bool waited)
+{
+    if (b->node != u->node) return PXS_ERR_UNSUPPORTED;
+    ucx_get_t g; /* what the reads below use, set one by one: no memset */
+    uint64_t now = pxs__now_ns(); /* liveness, the beat, pace */
+    pthread_mutex_lock(&u->lock);
+    pxs_status_t st = pxs__ucx_peer_get(u, p, b, now, &g.peer, &g.rkey);
+    pthread_mutex_unlock(&u->lock);
+    if (st != PXS_OK) return st;
+    g.u = u;
+    g.dst = dst;
+    g.size = p->size;
+    g.expect = p->gen;
+    g.sent_ns = now;
+    g.tab_raddr = b->tab_addr + (uint64_t)p->slot * sizeof(uint64_t);
+    g.data_raddr = b->data_addr;
+    bool paced;
+    if ((st = mapped_get(&g, b, p->slot)) != PXS_ERR_UNSUPPORTED ||
+        (st = cma_get(&g, b, p->slot, waited, &paced)) != PXS_ERR_UNSUPPORTED)
+        return st;
+    left.u = u;
+    left.p = p;
+    left.q = g.peer;
+    left.rkey = g.rkey;
+    left.at = now;
+    left.paced = paced;
     return PXS_ERR_UNSUPPORTED;
 }
 
@@ -261,17 +373,19 @@ static pxs_status_t self_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b
     return pxs__objtab_still(t, p->slot, p->gen) ? PXS_OK : PXS_ERR_EVICTED;
 }
 
-/* The gets done without UCX: the caller's own object, and a pxs_alloc
- * object of this node read through its mapped segment. The core calls get
- * only for the others. */
-static pxs_status_t ucx_get_now(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst)
+/* The gets done without UCX: the caller's own object, a pxs_alloc object
+ * of this node read through its mapped segment, and the other objects of
+ * this node that node_now reads. The core calls get only for the others. */
+static pxs_status_t ucx_get_now(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, bool waited)
 {
     ucx_t *u = c->priv;
     ucx_blob_t b;
     pxs_status_t st = pxs__ucx_blob_parse(p, &b);
     if (st != PXS_OK) return st;
+    left.p = NULL;
     if (p->owner == pxs__conn_owner_id(c)) return self_get(u, p, &b, dst);
-    return pxs__ucx_node_get(u, p, &b, dst);
+    if ((st = pxs__ucx_node_get(u, p, &b, dst)) != PXS_ERR_UNSUPPORTED) return st;
+    return node_now(u, p, &b, dst, waited);
 }
 
 static pxs_status_t ucx_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_request_t *req)
@@ -289,11 +403,6 @@ static pxs_status_t ucx_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_
     g->dst = dst;
     g->size = p->size;
     g->rkey = rkey;
-    if ((st = mapped_get(g, &b, p->slot)) != PXS_ERR_UNSUPPORTED ||
-        (st = cma_get(g, &b, p->slot)) != PXS_ERR_UNSUPPORTED) {
-        pxs__ucx_get_finish(g, st);
-        return pxs__request_status(req);
-    }
     if (g->peer->use_am) { /* one round trip; large objects: a lease, then a get */
         g->lease = p->size >= g->peer->lease_min;
         pxs__ucx_am_get(g, b.data_addr, p->slot);

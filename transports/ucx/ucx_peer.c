@@ -238,6 +238,13 @@ void pxs__ucx_peers_free(ucx_t *u)
 {
     for (size_t i = 0; i < u->npeers; i++) {
         ucx_peer_t *q = u->peers[i];
+        /* What pace measured (ucx.c), for PXS_LOG_LEVEL=debug. */
+        for (int b = 0; b < UCX_PACE_SIZES; b++)
+            if (atomic_load(&q->pace[b].am_ns) || atomic_load(&q->pace[b].cma_ns))
+                pxs_debug("ucx: owner %d, waited gets up to %llu B: am %u ns, cma %u ns, %u gets",
+                          (int)q->pid, b ? (1ull << b) - 1 : 0ull,
+                          atomic_load(&q->pace[b].am_ns), atomic_load(&q->pace[b].cma_ns),
+                          atomic_load(&q->pace[b].turns));
         free(q->rkeys);
         if (q->pidfd >= 0) close(q->pidfd);
         pxs__live_unmap(q->live);
