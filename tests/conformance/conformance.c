@@ -750,6 +750,16 @@ static void peer_cont(pid_t pid, pid_t waker)
     waitpid(waker, NULL, 0);
 }
 
+/* Start a peer with objs, stop it (peer_stop) and read each object whole:
+ * the bytes must come with the owner stopped. Returns the waker. */
+static pid_t read_stopped(test_peer_t *peer, const obj_spec_t *objs, size_t n, pxs_proxy_t *p)
+{
+    cr_assert_eq(peer_start(peer, conn_name, NULL, objs, n, p), 0);
+    pid_t waker = peer_stop(peer->pid);
+    for (size_t i = 0; i < n; i++) expect_resolve(&p[i], objs[i].size, objs[i].seed);
+    return waker;
+}
+
 /* Such objects need nothing of their owner: with its process stopped
  * (SIGSTOP), whole and partial reads still give the bytes at once (through
  * the owner's worker they would time out). For ucx the proxy names the
@@ -762,10 +772,7 @@ Test(conformance, node_segments_are_read_with_the_owner_stopped)
     static const obj_spec_t objs[] = {{1 << 20, OBJ_ALLOC, 70}, {100, OBJ_ALLOC, 71}};
     test_peer_t peer;
     pxs_proxy_t p[2];
-    cr_assert_eq(peer_start(&peer, conn_name, NULL, objs, 2, p), 0);
-    pid_t waker = peer_stop(peer.pid);
-    expect_resolve(&p[0], 1 << 20, 70);
-    expect_resolve(&p[1], 100, 71);
+    pid_t waker = read_stopped(&peer, objs, 2, p);
     static uint8_t want[1 << 20], part[1000];
     fill_pattern(want, sizeof want, 70);
     pxs_handle_t *h;
@@ -805,10 +812,7 @@ Test(conformance, node_user_buffers_are_read_with_the_owner_stopped)
     static const obj_spec_t objs[] = {{64 << 10, OBJ_USER, 72}, {100, OBJ_USER, 73}};
     test_peer_t peer;
     pxs_proxy_t p[2];
-    cr_assert_eq(peer_start(&peer, conn_name, NULL, objs, 2, p), 0);
-    pid_t waker = peer_stop(peer.pid);
-    expect_resolve(&p[0], 64 << 10, 72);
-    expect_resolve(&p[1], 100, 73);
+    pid_t waker = read_stopped(&peer, objs, 2, p);
     if (!strcmp(conn_name, "ucx")) {
         static uint8_t out[64 << 10];
         for (int field = 0; field < 2; field++) {

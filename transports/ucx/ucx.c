@@ -445,6 +445,7 @@ static pxs_status_t ucx_check(pxs_conn_t *c, const pxs_pdesc_t *p)
     if (st != PXS_OK) return st;
     if (p->owner == pxs__conn_owner_id(c)) return self_get(u, p, &b, NULL);
     if ((st = pxs__ucx_node_get(u, p, &b, NULL)) != PXS_ERR_UNSUPPORTED) return st;
+    left.p = NULL; /* no get_now came before: what one left is not this check's */
     ucx_get_t g;
     ucp_rkey_h rkey;
     memset(&g, 0, sizeof g);
