@@ -29,13 +29,17 @@
 _Static_assert(sizeof(ucx_get_t) <= PXS_REQ_SCRATCH, "get state exceeds request scratch");
 
 /* Pace (ucx.h, ucx_pace_t): a get the caller waits for, of ordinary
- * memory of an owner on this node that polls, goes the way that answered
- * such gets sooner at its size, and every so many the other way, so that
- * a change of either is seen: often while cma wins (am's time moves with
- * the owner, which may answer promptly again), seldom while am wins
- * (cma's time is the kernel's and stays; trying it costs up to 3x a get). */
-#define PACE_RETRY_AM  16u
-#define PACE_RETRY_CMA 256u
+ * memory of an owner on this node that polls, goes the way whose gets at
+ * its size have cost less lately (pace_note), and now and then the other
+ * way, so that a change of either is seen: once the time spent the
+ * winning way since the loser's last try is PACE_SHARE times what a try
+ * is expected to cost, but at least PACE_TRY_LEAST gets apart. So trying
+ * costs at most 1/PACE_SHARE of the time however slow the loser is (an
+ * owner whose core is busy answers an am get at its next time slice, 4 ms
+ * later), and a winner that one late get made look slower than it is
+ * (either way has them) is found again within a few dozen gets. */
+#define PACE_SHARE     64u
+#define PACE_TRY_LEAST 16u
 
 /* A get that get_now (node_now) left to UCX: what it found, for get,
  * which the core calls next on this thread with the same description
@@ -48,7 +52,7 @@ static __thread struct {
     ucx_peer_t *q;
     ucp_rkey_h rkey;
     uint64_t at;          /* when get_now looked */
-    bool paced;
+    uint8_t pace;         /* PACE_OFF, PACE_WIN or PACE_TRY */
 } left;
 
 static inline ucx_pace_t *pace_of(const ucx_get_t *g)
@@ -57,33 +61,52 @@ static inline ucx_pace_t *pace_of(const ucx_get_t *g)
     return &g->peer->pace[b < UCX_PACE_SIZES ? b : UCX_PACE_SIZES - 1];
 }
 
-/* A way's time: down at once (nothing makes a way faster than it is, so
- * the lowest recent time is its cost), up by a quarter of the step and at
- * most by a quarter of the time (one late answer, the owner descheduled,
- * moves it little; a lasting change takes a few gets). */
-static void pace_note(_Atomic uint32_t *est, uint64_t ns)
+/* How a get counts for pace: not (PACE_OFF), as a get the way that wins
+ * (PACE_WIN), or as a try of the other (PACE_TRY). */
+enum { PACE_OFF, PACE_WIN, PACE_TRY };
+
+/* A way's time. The winner's: the mean, weighted to the latest 16 or so
+ * gets (an owner descheduled between its answers makes am fast for most
+ * gets and 4 ms for some, and a stall must weigh what it costs the caller;
+ * one late get of tens of us, an interrupt, must not turn the choice). A
+ * try's: down at once (a fast answer shows what the way costs now, the
+ * late one before was the owner's or the kernel's moment: tries are few,
+ * and a way wrongly thought slow is tried ever more seldom), up by a
+ * quarter of its excess (a try that stalls again pushes the next further
+ * off). */
+static void pace_note(_Atomic uint32_t *est, uint64_t ns, int how)
 {
     uint64_t e = atomic_load_explicit(est, memory_order_relaxed);
-    if (e && ns > e) ns = e + (ns - e < e ? ns - e : e) / 4;
+    if (!e) { /* the first: taken as it is */
+    } else if (how == PACE_WIN)
+        ns = ns > e ? e + (ns - e) / 16 : e - (e - ns) / 16;
+    else if (ns > e)
+        ns = e + (ns - e) / 4;
     if (ns > UINT32_MAX) ns = UINT32_MAX;
     atomic_store_explicit(est, ns ? (uint32_t)ns : 1u, memory_order_relaxed);
 }
 
-/* Whether this get goes by cma; if not, by am, timed from the same
- * moment (pace_t0). The count is not atomic across threads: a lost turn
- * only moves a retry. */
-static bool pace_cma(const ucx_get_t *g)
+/* Which way this get goes (*cma_p; by am it is timed from pace_t0, the
+ * same moment) and how it counts (PACE_WIN or PACE_TRY). The count is not
+ * atomic across threads: a lost turn only moves a try. */
+static int pace_way(const ucx_get_t *g, bool *cma_p)
 {
     ucx_pace_t *p = pace_of(g);
     uint32_t am = atomic_load_explicit(&p->am_ns, memory_order_relaxed);
     uint32_t cma = atomic_load_explicit(&p->cma_ns, memory_order_relaxed);
-    uint32_t n = atomic_load_explicit(&p->turns, memory_order_relaxed) + 1;
-    atomic_store_explicit(&p->turns, n, memory_order_relaxed);
-    bool by_cma;
-    if (!am || !cma) by_cma = am != 0; /* learn am's time, then cma's */
-    else if (cma < am) by_cma = n % PACE_RETRY_AM != 0;
-    else by_cma = n % PACE_RETRY_CMA == 0;
-    return by_cma;
+    if (!am || !cma) { /* learn am's time, then cma's */
+        *cma_p = am != 0;
+        return PACE_TRY;
+    }
+    bool cma_wins = cma < am;
+    uint32_t win = cma_wins ? cma : am, lose = cma_wins ? am : cma;
+    uint64_t every = (uint64_t)lose * PACE_SHARE / win;
+    if (every < PACE_TRY_LEAST) every = PACE_TRY_LEAST;
+    uint32_t n = atomic_load_explicit(&p->since, memory_order_relaxed) + 1;
+    bool other = n >= every;
+    atomic_store_explicit(&p->since, other ? 0 : n, memory_order_relaxed);
+    *cma_p = cma_wins != other;
+    return other ? PACE_TRY : PACE_WIN;
 }
 
 void pxs__ucx_get_finish(ucx_get_t *g, pxs_status_t st)
@@ -95,7 +118,8 @@ void pxs__ucx_get_finish(ucx_get_t *g, pxs_status_t st)
     if (st != PXS_OK && st != PXS_ERR_EVICTED && st != PXS_ERR_CORRUPT &&
         pxs__ucx_peer_alive(g->peer) != PXS_OK)
         st = PXS_ERR_PEER_DEAD;
-    if (g->pace_t0 && st == PXS_OK) pace_note(&pace_of(g)->am_ns, pxs__now_ns() - g->pace_t0);
+    if (g->pace_t0 && st == PXS_OK)
+        pace_note(&pace_of(g)->am_ns, pxs__now_ns() - g->pace_t0, g->pace);
     atomic_fetch_sub(&g->peer->inflight, 1);
     atomic_fetch_sub(&g->u->own_gets, 1);
     if (g->req) pxs__request_complete(g->req, st);
@@ -189,7 +213,10 @@ static pxs_status_t start(ucx_t *u, const pxs_pdesc_t *p, ucx_get_t *g, ucp_rkey
         q = left.q; /* found by get_now just before */
         *rkey_p = left.rkey;
         now = left.at;
-        if (left.paced) g->pace_t0 = now;
+        if (left.pace) {
+            g->pace_t0 = now;
+            g->pace = left.pace;
+        }
         left.p = NULL;
     } else {
         now = pxs__now_ns();
@@ -293,33 +320,33 @@ static int owner_state(const ucx_get_t *g)
  * buffers, needs nothing of the owner but costs a system call (1.4 us)
  * and copies slower (1 MiB: 64 against 23 us). So: while the owner polls,
  * the round trip, except for a get the caller waits for, which goes the
- * way measured sooner (pace_cma; gets in flight together pipeline in the
+ * way measured sooner (pace_way; gets in flight together pipeline in the
  * owner, 64 of 8 B at 29 MB/s even when it answers late, against 5.6 by
  * system calls); the system call while it stalls; while it sleeps, the
  * system call up to u->cma_max bytes (a wake-up weighs less beyond). A
  * kernel that refuses (ptrace scope) turns the path off. UNSUPPORTED: not
  * for this get; UCX serves it. */
 static pxs_status_t cma_get(ucx_get_t *g, const ucx_blob_t *b, uint32_t slot, bool waited,
-                            bool *paced_p)
+                            uint8_t *pace_p)
 {
     ucx_t *u = g->u;
     _Atomic uint64_t *gen;
     ucx_ext_t *ext;
-    *paced_p = false;
+    *pace_p = PACE_OFF;
     if (!atomic_load_explicit(&u->node_cma, memory_order_relaxed)) return PXS_ERR_UNSUPPORTED;
     /* The beat first (mapped once per owner): while the owner polls
      * nothing more is looked up. Every get looks, those behind others in
      * flight too: an owner that stalls holds those, not this one. */
     int owner = owner_state(g);
-    bool paced = owner == OWNER_POLLS && waited;
-    if (owner == OWNER_POLLS ? !paced || !pace_cma(g)
-                             : owner == OWNER_SLEEPS && g->size > u->cma_max) {
-        *paced_p = paced;
+    bool by_cma = false;
+    int pace = owner == OWNER_POLLS && waited ? pace_way(g, &by_cma) : PACE_OFF;
+    if (owner == OWNER_POLLS ? !by_cma : owner == OWNER_SLEEPS && g->size > u->cma_max) {
+        *pace_p = (uint8_t)pace;
         return PXS_ERR_UNSUPPORTED;
     }
     if (!mirror_map(g, b, slot, &gen, &ext)) return PXS_ERR_UNSUPPORTED;
     pxs_status_t st = checked_read(g, gen, ext, NULL);
-    if (st == PXS_OK && paced) pace_note(&pace_of(g)->cma_ns, pxs__now_ns() - g->sent_ns);
+    if (st == PXS_OK && pace) pace_note(&pace_of(g)->cma_ns, pxs__now_ns() - g->sent_ns, pace);
     if (st != PXS_ERR_UNREACHABLE) return st;
     if (atomic_exchange(&u->node_cma, false))
         pxs_warn("ucx: process_vm_readv of owner %d not permitted (ptrace scope?); "
@@ -348,16 +375,16 @@ static pxs_status_t node_now(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b
     g.sent_ns = now;
     g.tab_raddr = b->tab_addr + (uint64_t)p->slot * sizeof(uint64_t);
     g.data_raddr = b->data_addr;
-    bool paced;
+    uint8_t pace;
     if ((st = mapped_get(&g, b, p->slot)) != PXS_ERR_UNSUPPORTED ||
-        (st = cma_get(&g, b, p->slot, waited, &paced)) != PXS_ERR_UNSUPPORTED)
+        (st = cma_get(&g, b, p->slot, waited, &pace)) != PXS_ERR_UNSUPPORTED)
         return st;
     left.u = u;
     left.p = p;
     left.q = g.peer;
     left.rkey = g.rkey;
     left.at = now;
-    left.paced = paced;
+    left.pace = pace;
     return PXS_ERR_UNSUPPORTED;
 }
 

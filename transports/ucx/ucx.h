@@ -39,13 +39,14 @@ typedef struct {
 
 /* Gets a caller waits for (pxs__request_waited), of ordinary memory of
  * an owner on this node that polls: how long each way took, smoothed, per
- * power-of-two size (ucx.c, pace_cma). Which is sooner is not fixed: UCX's
+ * power-of-two size (ucx.c, pace_way). Which is sooner is not fixed: UCX's
  * owner-served get answers 8 B in 0.65-0.75 us or, in runs where the owner
- * answers late, 1.5 us, against 1.4 us for a process_vm_readv. */
+ * answers late, 1.5 us, against 1.4 us for a process_vm_readv, and some
+ * in 4 ms where the owner's core is shared with a busy process. */
 #define UCX_PACE_SIZES 32
 typedef struct {
     _Atomic uint32_t am_ns, cma_ns; /* 0: not yet measured */
-    _Atomic uint32_t turns;         /* gets decided; every so many try the other way */
+    _Atomic uint32_t since;         /* gets the winning way since the other's last try */
 } ucx_pace_t;
 
 /* An owner this context reads from. Never freed before fini, so requests
@@ -224,6 +225,7 @@ typedef struct ucx_get {
     bool lease;                /* ask for a lease, then get the bytes (ucx_am.c) */
     bool leased;               /* the owner holds the object for us: release it */
     uint64_t pace_t0;          /* its time feeds peer->pace from then (ucx.c); 0: not */
+    uint8_t pace;              /* how it counts there (ucx.c, PACE_WIN/PACE_TRY) */
     uint64_t sent_ns;          /* when the get started (start, ucx.c): before
                                 * its lease was asked for, if any */
     uint64_t lease_until_ns;   /* bytes read by then need no generation check */

@@ -241,10 +241,11 @@ void pxs__ucx_peers_free(ucx_t *u)
         /* What pace measured (ucx.c), for PXS_LOG_LEVEL=debug. */
         for (int b = 0; b < UCX_PACE_SIZES; b++)
             if (atomic_load(&q->pace[b].am_ns) || atomic_load(&q->pace[b].cma_ns))
-                pxs_debug("ucx: owner %d, waited gets up to %llu B: am %u ns, cma %u ns, %u gets",
+                pxs_debug("ucx: owner %d, waited gets up to %llu B: am %u ns, cma %u ns, "
+                          "%u gets since the loser's try",
                           (int)q->pid, b ? (1ull << b) - 1 : 0ull,
                           atomic_load(&q->pace[b].am_ns), atomic_load(&q->pace[b].cma_ns),
-                          atomic_load(&q->pace[b].turns));
+                          atomic_load(&q->pace[b].since));
         free(q->rkeys);
         if (q->pidfd >= 0) close(q->pidfd);
         pxs__live_unmap(q->live);
