@@ -3,8 +3,10 @@
  * (see /work/shared/PERF.md):
  *
  *   pxs-shm            resolve of a zero-copy put of a malloc'd buffer
- *                      vs raw process_vm_readv (cma) of the same buffer,
- *                      with memcpy printed beside it;
+ *                      vs raw process_vm_readv (cma) and raw pread of
+ *                      /proc/pid/mem (procmem) of the same buffer, the
+ *                      kernel's two ways (pxs takes the second for a page
+ *                      or two, src/proc.c), with memcpy printed beside it;
  *   pxs-shm-alloc      resolve of an object in pxs_alloc memory vs memcpy;
  *   pxs-shm-alloc-view pxs_view_acquire + pxs_view_release vs memcpy;
  *   pxs-shm-inline     resolve of a 64-byte inline proxy, after its owner
@@ -21,6 +23,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +150,7 @@ static int op_view(void *a)
 
 typedef struct {
     pid_t pid;
+    int memfd; /* the producer's /proc/pid/mem, for op_procmem */
     uint64_t addr;
     void *dst;
     size_t size;
@@ -172,12 +176,30 @@ static int op_cma(void *a)
     return 0;
 }
 
+/* The other baseline: pread of /proc/pid/mem, opened once (the open checks
+ * ptrace access, each process_vm_readv checks it again). */
+static int op_procmem(void *a)
+{
+    cma_arg_t *c = a;
+    size_t done = 0;
+    while (done < c->size) {
+        ssize_t n = pread(c->memfd, (uint8_t *)c->dst + done, c->size - done,
+                          (off_t)(c->addr + done));
+        if (n <= 0) {
+            c->err = n < 0 ? errno : EIO;
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* consumer (the parent): per-size measurement                          */
 
 typedef struct {
     size_t size;
-    bench_stat_t shm, cma, copy, alloc, view; /* ns per operation */
+    bench_stat_t shm, cma, procmem, copy, alloc, view; /* ns per operation */
 } size_result_t;
 
 typedef struct {
@@ -202,6 +224,7 @@ typedef struct {
     int nputs;
     pxs_proxy_t inline_proxy;
     pxs_proxy_t last_user_proxy; /* resolved after the producer exits */
+    int memfd;                   /* the producer's /proc/pid/mem */
 } consumer_t;
 
 /* The buffers of one size on the consumer side. src holds the expected
@@ -241,10 +264,10 @@ static int check_bytes(const char *what, const void *got, const point_t *pt)
 
 static int report_op_failure(const char *what, const bench_timed_t *t, size_t size)
 {
-    if (t->fn == op_cma) {
+    if (t->fn == op_cma || t->fn == op_procmem) {
         const cma_arg_t *c = t->arg;
-        fprintf(stderr, "pxs_bench_shm: %s at size %zu: process_vm_readv: %s\n", what, size,
-                strerror(c->err));
+        fprintf(stderr, "pxs_bench_shm: %s at size %zu: %s: %s\n", what, size,
+                t->fn == op_cma ? "process_vm_readv" : "pread of /proc/pid/mem", strerror(c->err));
     } else if (t->fn == bench_op_resolve || t->fn == op_view) {
         const bench_resolve_arg_t *r = t->arg;
         fprintf(stderr, "pxs_bench_shm: %s at size %zu: %s\n", what, size, pxs_strerror(r->st));
@@ -259,7 +282,8 @@ static int report_op_failure(const char *what, const bench_timed_t *t, size_t si
  * the calibration that follows is the only warm-up the timings need. */
 static int verify_point(bench_timed_t *t, const char *const *names, const point_t *pt)
 {
-    for (int k = 0; k < 3; k++) { /* shm, cma, alloc: they all fill dst */
+    for (int k = 0; k < 6; k++) { /* shm, cma, alloc, procmem: they fill dst */
+        if (k == 3 || k == 4) continue;
         memset(pt->dst, 0, pt->size);
         if (bench_run_once(&t[k])) return report_op_failure(names[k], &t[k], pt->size);
         if (check_bytes(names[k], pt->dst, pt)) return -1;
@@ -285,19 +309,21 @@ static int measure_point(consumer_t *c, const point_t *pt, size_result_t *out)
     bench_resolve_arg_t ru = {c->ctx, &pt->user, pt->dst, pt->size, PXS_OK};
     bench_resolve_arg_t ra = {c->ctx, &pt->alloc, pt->dst, pt->size, PXS_OK};
     bench_resolve_arg_t rv = {c->ctx, &pt->alloc, NULL, pt->size, PXS_OK};
-    cma_arg_t cma = {pt->pid, pt->user_addr, pt->dst, pt->size, 0};
+    cma_arg_t cma = {pt->pid, c->memfd, pt->user_addr, pt->dst, pt->size, 0};
+    cma_arg_t pm = cma;
     bench_copy_arg_t cp = {pt->dst, pt->src, pt->size};
     static const char *const names[] = {"pxs-shm", "cma", "pxs-shm-alloc", "memcpy",
-                                        "pxs-shm-alloc-view"};
-    bench_timed_t t[5] = {{.fn = bench_op_resolve, .arg = &ru}, {.fn = op_cma, .arg = &cma},
+                                        "pxs-shm-alloc-view", "procmem"};
+    bench_timed_t t[6] = {{.fn = bench_op_resolve, .arg = &ru}, {.fn = op_cma, .arg = &cma},
                           {.fn = bench_op_resolve, .arg = &ra},
-                          {.fn = bench_op_memcpy, .arg = &cp}, {.fn = op_view, .arg = &rv}};
+                          {.fn = bench_op_memcpy, .arg = &cp}, {.fn = op_view, .arg = &rv},
+                          {.fn = op_procmem, .arg = &pm}};
     if (verify_point(t, names, pt)) return -1;
-    bench_stat_t s[5];
-    int bad = bench_measure(t, 5, c->cfg, s);
+    bench_stat_t s[6];
+    int bad = bench_measure(t, 6, c->cfg, s);
     if (bad) return report_op_failure(names[bad - 1], &t[bad - 1], pt->size);
     *out = (size_result_t){.size = pt->size, .shm = s[0], .cma = s[1], .alloc = s[2],
-                           .copy = s[3], .view = s[4]};
+                           .copy = s[3], .view = s[4], .procmem = s[5]};
     return 0;
 }
 
@@ -481,27 +507,31 @@ static int measure_put_rate(consumer_t *c)
 static void print_user_tables(const consumer_t *c)
 {
     char sp[48];
-    printf("\n# pxs shm get latency test: user buffer, pxs_resolve vs raw process_vm_readv\n"
+    printf("\n# pxs shm get latency test: user buffer, pxs_resolve vs raw process_vm_readv"
+           " (cma) and raw pread of /proc/pid/mem (procmem)\n"
            "# (ratio = baseline time / pxs time; median of %d reps, spread min-max)\n",
            c->cfg->reps);
-    printf("%-10s%20s%22s%16s%10s%16s%10s\n", "# Size", "Latency (us)", "spread", "cma (us)",
-           "ratio", "memcpy (us)", "ratio");
+    printf("%-10s%20s%22s%16s%10s%16s%10s%16s%10s\n", "# Size", "Latency (us)", "spread",
+           "cma (us)", "ratio", "procmem (us)", "ratio", "memcpy (us)", "ratio");
     for (int i = 0; i < c->nres; i++) {
         const size_result_t *r = &c->res[i];
         bench_spread_us(sp, sizeof sp, r->shm);
-        printf("%-10zu%20.2f%22s%16.2f%10.3f%16.2f%10.3f\n", r->size, r->shm.med / 1e3, sp,
-               r->cma.med / 1e3, r->cma.med / r->shm.med, r->copy.med / 1e3,
+        printf("%-10zu%20.2f%22s%16.2f%10.3f%16.2f%10.3f%16.2f%10.3f\n", r->size,
+               r->shm.med / 1e3, sp, r->cma.med / 1e3, r->cma.med / r->shm.med,
+               r->procmem.med / 1e3, r->procmem.med / r->shm.med, r->copy.med / 1e3,
                r->copy.med / r->shm.med);
     }
-    printf("\n# pxs shm get bandwidth test: user buffer, pxs_resolve vs raw process_vm_readv\n");
-    printf("%-10s%20s%22s%16s%10s%16s%10s\n", "# Size", "Bandwidth (MB/s)", "spread",
-           "cma (MB/s)", "ratio", "memcpy (MB/s)", "ratio");
+    printf("\n# pxs shm get bandwidth test: user buffer, pxs_resolve vs raw process_vm_readv"
+           " (cma) and raw pread of /proc/pid/mem (procmem)\n");
+    printf("%-10s%20s%22s%16s%10s%16s%10s%16s%10s\n", "# Size", "Bandwidth (MB/s)", "spread",
+           "cma (MB/s)", "ratio", "procmem (MB/s)", "ratio", "memcpy (MB/s)", "ratio");
     for (int i = 0; i < c->nres; i++) {
         const size_result_t *r = &c->res[i];
         bench_spread_bw(sp, sizeof sp, r->size, r->shm);
-        printf("%-10zu%20.2f%22s%16.2f%10.3f%16.2f%10.3f\n", r->size,
+        printf("%-10zu%20.2f%22s%16.2f%10.3f%16.2f%10.3f%16.2f%10.3f\n", r->size,
                bench_mbps(r->size, r->shm.med), sp, bench_mbps(r->size, r->cma.med),
-               r->cma.med / r->shm.med, bench_mbps(r->size, r->copy.med),
+               r->cma.med / r->shm.med, bench_mbps(r->size, r->procmem.med),
+               r->procmem.med / r->shm.med, bench_mbps(r->size, r->copy.med),
                r->copy.med / r->shm.med);
     }
 }
@@ -564,6 +594,9 @@ static void json_sizes(FILE *f, const consumer_t *c)
         /* Latency, then bandwidth, of each impl against each baseline. */
         for (int b = 0; b < 2; b++)
             bench_json_get(f, g, benches[b], "pxs-shm", "cma", r->size, r->shm, r->cma, NULL);
+        for (int b = 0; b < 2; b++)
+            bench_json_get(f, g, benches[b], "pxs-shm", "procmem", r->size, r->shm, r->procmem,
+                           NULL);
         for (int b = 0; b < 2; b++)
             bench_json_get(f, g, benches[b], "pxs-shm", "memcpy", r->size, r->shm, r->copy, NULL);
         for (int b = 0; b < 2; b++)
@@ -636,10 +669,18 @@ int main(int argc, char **argv)
     snprintf(cfg.transport, sizeof cfg.transport, "shm");
     if (bench_fork_producer(&cfg, producer_main, &cfg, &cons.peer)) return 1;
     cons.cfg = &cfg;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)cons.peer.child);
+    if ((cons.memfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        fprintf(stderr, "pxs_bench_shm: open %s: %s\n", path, strerror(errno));
+        bench_close_peer(&cons.peer);
+        return 1;
+    }
     printf("# pxs %s shm benchmark: producer pid %d, consumer pid %d, %d reps, %d sizes\n",
            pxs_version(), (int)cons.peer.child, (int)getpid(), cfg.reps, cfg.nsizes);
     fflush(stdout);
     int rc = consumer_main(&cons);
+    close(cons.memfd);
     bench_close_peer(&cons.peer); /* kills a producer never reaped (pxs_init failed) */
     return rc ? 1 : 0;
 }

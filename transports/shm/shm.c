@@ -58,6 +58,7 @@ typedef struct {
     pid_t pid;
     uint64_t start;
     int pidfd;       /* names this very process: pid reuse cannot fool it */
+    int memfd;       /* its /proc/pid/mem, or -1 (pxs__proc_read) */
     const pxs_live_page_t *live; /* its liveness page, or NULL */
     uint32_t live_tid;
     _Atomic uint64_t alive_ns; /* last time it was seen alive (coarse clock) */
@@ -166,6 +167,7 @@ static void peer_free(peer_t *p)
     free(p->segs);
     pxs__objtab_close(&p->tab, 0);
     if (p->pidfd >= 0) close(p->pidfd);
+    if (p->memfd >= 0) close(p->memfd);
     pxs__live_unmap(p->live);
     free(p);
 }
@@ -311,6 +313,7 @@ static pxs_status_t peer_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b
     /* Mapped after the pidfd check: if the page's holder lives, so does
      * the process the pidfd names. */
     q->live = pxs__live_map(b->pid, b->start, &q->live_tid);
+    q->memfd = pxs__proc_mem_open(b->pid, b->start);
     atomic_store(&q->alive_ns, coarse_ns());
     s->peers[s->npeers++] = q;
     atomic_store_explicit(&s->hot[q->owner & (HOT - 1)], q, memory_order_release);
@@ -428,11 +431,11 @@ static void seg_unuse(shm_t *s, peer_t *q, uint32_t id)
     pthread_mutex_unlock(&s->lock);
 }
 
-static pxs_status_t cma_read(pid_t pid, void *dst, uint64_t addr, uint64_t len)
+static pxs_status_t cma_read(const peer_t *q, void *dst, uint64_t addr, uint64_t len)
 {
-    pxs_status_t st = pxs__proc_read(pid, dst, addr, len);
+    pxs_status_t st = pxs__proc_read(q->pid, q->memfd, dst, addr, len);
     if (st == PXS_ERR_UNREACHABLE)
-        pxs_error("process_vm_readv(%d) not permitted (ptrace scope?)", (int)pid);
+        pxs_error("process_vm_readv(%d) not permitted (ptrace scope?)", (int)q->pid);
     return st;
 }
 
@@ -519,7 +522,7 @@ static pxs_status_t fast_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b
     if (p->slot >= q->tab.hdr->nslots) return PXS_ERR_CORRUPT;
     if (pxs__objtab_gen(&q->tab, p->slot) != p->gen) return PXS_ERR_UNSUPPORTED;
     if (!b->seg) {
-        pxs_status_t st = p->size ? cma_read(b->pid, dst, b->where, p->size) : PXS_OK;
+        pxs_status_t st = p->size ? cma_read(q, dst, b->where, p->size) : PXS_OK;
         return after_copy(s, q, p, 0, st);
     }
     pxs_status_t st = mapped_get(s, q, p, b->seg, b->where, dst);
@@ -541,7 +544,7 @@ static pxs_status_t get_at(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b, 
         if (p->size) pxs__copy(dst, src, p->size);
         seg_unuse(s, q, b->seg);
     } else if (p->size) {
-        st = cma_read(b->pid, dst, b->where, p->size);
+        st = cma_read(q, dst, b->where, p->size);
     }
     return after_copy(s, q, p, b->seg != 0, st);
 }
@@ -644,7 +647,7 @@ static pxs_status_t shm_hread(pxs_conn_t *c, const pxs_pdesc_t *p, void *state, 
     if (pxs__objtab_gen(&h->q->tab, p->slot) != p->gen) return PXS_ERR_EVICTED;
     pxs_status_t st = PXS_OK;
     if (h->src) pxs__copy(dst, h->src + off, len);
-    else st = cma_read(h->b.pid, dst, h->b.where + off, len);
+    else st = cma_read(h->q, dst, h->b.where + off, len);
     return after_copy(c->priv, h->q, p, h->src != NULL, st);
 }
 

@@ -276,7 +276,7 @@ static pxs_status_t checked_read(ucx_get_t *g, _Atomic uint64_t *gen, ucx_ext_t 
     pxs_status_t st = PXS_OK;
     if (exact && g->size) {
         if (src) memcpy(g->dst, src, g->size);
-        else st = pxs__proc_read(g->peer->pid, g->dst, g->data_raddr, g->size);
+        else st = pxs__proc_read(g->peer->pid, g->peer->memfd, g->dst, g->data_raddr, g->size);
     }
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(gen, memory_order_relaxed) != g->expect) return PXS_ERR_EVICTED;

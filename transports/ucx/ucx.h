@@ -57,6 +57,7 @@ typedef struct {
     uint64_t start;
     bool same_node;
     int pidfd;                 /* same node: liveness that pid reuse can't fool */
+    int memfd;                 /* same node: its /proc/pid/mem, or -1 (pxs__proc_read) */
     const pxs_live_page_t *live; /* same node: its liveness page (one load), or NULL */
     uint32_t live_tid;
     ucp_ep_h ep;               /* NULL after a reset; recreated on use */

@@ -151,6 +151,7 @@ pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t 
         q->start = b->start;
         q->same_node = b->node == u->node;
         q->pidfd = -1;
+        q->memfd = -1;
         q->use_am = u->proto == UCX_PROTO_AM ||
                     (u->proto == UCX_PROTO_AUTO && !(q->same_node && u->node_one_sided));
         /* Leases pay off where UCX moves a get's bytes faster than an
@@ -162,6 +163,7 @@ pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t 
             /* Mapped after the pidfd check: while the page's holder lives,
              * so does the process the pidfd names. */
             else q->live = pxs__live_map(b->pid, b->start, &q->live_tid);
+            if (!atomic_load(&q->dead)) q->memfd = pxs__proc_mem_open(b->pid, b->start);
         }
         u->peers[u->npeers++] = q;
     }
@@ -248,6 +250,7 @@ void pxs__ucx_peers_free(ucx_t *u)
                           atomic_load(&q->pace[b].since));
         free(q->rkeys);
         if (q->pidfd >= 0) close(q->pidfd);
+        if (q->memfd >= 0) close(q->memfd);
         pxs__live_unmap(q->live);
         free(q);
     }
