@@ -19,7 +19,7 @@
 #include "mpi_int.h"
 
 #define BLOB_LEN 40 /* group u64, rank u32, slots u32, data u64, table u64, flags u64 */
-#define BLOB_SEG 1u /* flag: the shm blob of a pxs_alloc object follows (mpi_node) */
+#define BLOB_NODE 1u /* flag: the shm blob of the object follows (node_get) */
 #define CHUNK    (1u << 30)
 #define ALIGN    64
 #define GSPAN    512 /* slots read as one span of the generation table, at most */
@@ -108,10 +108,14 @@ static pxs_status_t mc_init(pxs_conn_t *c)
     if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "MPI_Win_attach (generations)");
     m->tab_attached = (const void *)t->gens;
     c->priv = m;
-    /* Same-node reads of pxs_alloc objects (PXS_MPI_NODE_MAP=0: off). */
+    /* Same-node reads without MPI (node_get; PXS_MPI_NODE_MAP=0: off). */
     const char *env = getenv("PXS_MPI_NODE_MAP");
-    if (!(env && !strcmp(env, "0")) && pxs__conn_node_init(&m->node_rd, c->ctx) != PXS_OK)
-        pxs_debug("mpi: no shm reader; pxs_alloc objects on this node go through MPI_Get");
+    if (!(env && !strcmp(env, "0"))) {
+        if (pxs__conn_node_init(&m->node_rd, c->ctx) == PXS_OK)
+            atomic_store(&m->node_attach, true);
+        else
+            pxs_debug("mpi: no shm reader; objects on this node go through MPI_Get");
+    }
     /* The epoch opens once the regions every proxy needs are attached. */
     rc = MPI_Win_lock_all(MPI_MODE_NOCHECK, m->win);
     if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "MPI_Win_lock_all");
@@ -258,12 +262,11 @@ static pxs_status_t mc_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *blob,
     pxs_wr32(blob + 12, tab_of(c)->hdr->nslots);
     pxs_wr64(blob + 16, (uint64_t)data);
     pxs_wr64(blob + 24, (uint64_t)tab);
-    /* A pxs_alloc object is also named by its segment: readers on this
-     * node map it rather than ask MPI (a dynamic window is never shared
-     * memory to Open MPI). */
-    bool seg = pxs__conn_node_blob(c, o, blob + BLOB_LEN);
-    pxs_wr64(blob + 32, seg ? BLOB_SEG : 0);
-    *len_p = BLOB_LEN + (seg ? PXS_SHM_BLOB_LEN : 0);
+    /* The object as the shm connector names it: readers on this node read
+     * it without MPI (node_get). */
+    pxs__conn_node_blob(c, o, blob + BLOB_LEN);
+    pxs_wr64(blob + 32, BLOB_NODE);
+    *len_p = BLOB_LEN + PXS_SHM_BLOB_LEN;
     return PXS_OK;
 }
 
@@ -272,7 +275,7 @@ static pxs_status_t mc_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *blob,
 typedef struct {
     int rank;
     uint64_t data, tab;
-    const uint8_t *sb; /* BLOB_SEG: the shm blob, else NULL */
+    const uint8_t *sb; /* BLOB_NODE: the shm blob, else NULL */
 } blob_t;
 
 static pxs_status_t blob_parse(pxs_conn_t *c, const pxs_pdesc_t *p, blob_t *b)
@@ -280,8 +283,8 @@ static pxs_status_t blob_parse(pxs_conn_t *c, const pxs_pdesc_t *p, blob_t *b)
     pxs_mpi_t *m = c->priv;
     if (p->blob_len < BLOB_LEN) return PXS_ERR_CORRUPT;
     uint64_t flags = pxs_rd64(p->blob + 32);
-    if ((flags & ~(uint64_t)BLOB_SEG) ||
-        p->blob_len != BLOB_LEN + (flags & BLOB_SEG ? PXS_SHM_BLOB_LEN : 0))
+    if ((flags & ~(uint64_t)BLOB_NODE) ||
+        p->blob_len != BLOB_LEN + (flags & BLOB_NODE ? PXS_SHM_BLOB_LEN : 0))
         return PXS_ERR_CORRUPT;
     if (pxs_rd64(p->blob) != pxs_group_info(c->ctx, NULL, NULL)) {
         pxs_debug("mpi proxy from another communicator or job");
@@ -295,7 +298,10 @@ static pxs_status_t blob_parse(pxs_conn_t *c, const pxs_pdesc_t *p, blob_t *b)
     b->rank = (int)rank;
     b->data = pxs_rd64(p->blob + 16);
     b->tab = pxs_rd64(p->blob + 24);
-    b->sb = flags & BLOB_SEG ? p->blob + BLOB_LEN : NULL;
+    b->sb = flags & BLOB_NODE ? p->blob + BLOB_LEN : NULL;
+    /* Ordinary memory has one address, whichever way it is read. */
+    uint64_t at;
+    if (b->sb && pxs__conn_node_attach(b->sb, &at) && at != b->data) return PXS_ERR_CORRUPT;
     return PXS_OK;
 }
 
@@ -330,8 +336,37 @@ typedef struct {
 
 static mc_req_t *rq(pxs_request_t *r) { return pxs__request_scratch(r); }
 
-/* A pxs_alloc object of this node, read through its mapped segment: no
- * MPI call, no request. The core calls get only for the others. */
+/* An attach that the kernel refused (ptrace scope, another user): user
+ * buffers of this node go back to MPI_Get, which Open MPI then serves
+ * without cross-memory attach too. */
+static pxs_status_t attach_refused(pxs_mpi_t *m)
+{
+    if (atomic_exchange(&m->node_attach, false))
+        pxs_warn("mpi: reading user buffers of ranks on this node by cross-memory attach is "
+                 "not permitted (ptrace scope?); they are read with MPI_Get");
+    return PXS_ERR_UNSUPPORTED;
+}
+
+/* An object of an owner on this node, read as the shm connector reads it:
+ * a pxs_alloc object in its mapped segment, ordinary memory by attach
+ * (pxs__proc_read: a pread of the owner's /proc/pid/mem for a page or two,
+ * else process_vm_readv), under the generation in the owner's table before
+ * and after. No MPI call, no round trip, nothing asked of the owner: a
+ * dynamic window is never shared memory to Open MPI, and its MPI_Get reads
+ * a user buffer by the same attach after two round trips here (the
+ * generation after the bytes, see the top). UNSUPPORTED: another node, the
+ * reader off (PXS_MPI_NODE_MAP=0), or attach refused: MPI_Get serves. */
+static pxs_status_t node_get(pxs_mpi_t *m, const pxs_pdesc_t *p, const uint8_t *sb, void *dst)
+{
+    bool user = pxs__conn_node_attach(sb, NULL);
+    if (user && !atomic_load_explicit(&m->node_attach, memory_order_relaxed))
+        return PXS_ERR_UNSUPPORTED;
+    pxs_status_t st = pxs__conn_node_get(&m->node_rd, p, sb, dst);
+    return user && st == PXS_ERR_UNREACHABLE ? attach_refused(m) : st;
+}
+
+/* Objects of this node (node_get): no MPI call, no request. The core calls
+ * get only for the others. */
 static pxs_status_t mc_get_now(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, bool waited)
 {
     (void)waited; /* one way only */
@@ -340,7 +375,7 @@ static pxs_status_t mc_get_now(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, b
     if (!m->win_open) return PXS_ERR_UNSUPPORTED; /* get says why */
     pxs_status_t st = blob_parse(c, p, &b);
     if (st != PXS_OK) return st;
-    return b.sb ? pxs__conn_node_get(&m->node_rd, p, b.sb, dst) : PXS_ERR_UNSUPPORTED;
+    return b.sb ? node_get(m, p, b.sb, dst) : PXS_ERR_UNSUPPORTED;
 }
 
 static pxs_status_t mc_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_request_t *req)
@@ -533,14 +568,13 @@ static pxs_status_t mc_check(pxs_conn_t *c, const pxs_pdesc_t *p)
     blob_t b;
     pxs_status_t st = blob_parse(c, p, &b);
     if (st != PXS_OK) return st;
-    if (b.sb && (st = pxs__conn_node_get(&m->node_rd, p, b.sb, NULL)) != PXS_ERR_UNSUPPORTED)
-        return st;
+    if (b.sb && (st = node_get(m, p, b.sb, NULL)) != PXS_ERR_UNSUPPORTED) return st;
     return read_gen(m, &b, p);
 }
 
-/* Handles: pxs_alloc objects of an owner on this node are read in place;
- * for the others read answers UNSUPPORTED and the core gets the whole
- * object, as for a connector without handles. */
+/* Handles: objects of an owner on this node are read as node_get reads
+ * them; for the others read answers UNSUPPORTED and the core gets the
+ * whole object, as for a connector without handles. */
 static pxs_status_t mc_hopen(pxs_conn_t *c, const pxs_pdesc_t *p, void **state_p)
 {
     pxs_mpi_t *m = c->priv;
@@ -548,6 +582,8 @@ static pxs_status_t mc_hopen(pxs_conn_t *c, const pxs_pdesc_t *p, void **state_p
     *state_p = NULL;
     pxs_status_t st = blob_parse(c, p, &b);
     if (st != PXS_OK || !b.sb) return st;
+    if (pxs__conn_node_attach(b.sb, NULL) && !atomic_load_explicit(&m->node_attach, memory_order_relaxed))
+        return PXS_OK;
     st = pxs__conn_node_open(&m->node_rd, p, b.sb, state_p);
     return st == PXS_ERR_UNSUPPORTED ? PXS_OK : st;
 }
@@ -556,7 +592,10 @@ static pxs_status_t mc_hread(pxs_conn_t *c, const pxs_pdesc_t *p, void *state, u
                              void *dst, size_t len)
 {
     if (!state) return PXS_ERR_UNSUPPORTED;
-    return pxs__conn_node_read(&((pxs_mpi_t *)c->priv)->node_rd, p, state, off, dst, len);
+    pxs_mpi_t *m = c->priv;
+    pxs_status_t st = pxs__conn_node_read(&m->node_rd, p, state, off, dst, len);
+    /* Only an attach is refused so (a mapped segment reads alone). */
+    return st == PXS_ERR_UNREACHABLE ? attach_refused(m) : st;
 }
 
 static void mc_hclose(pxs_conn_t *c, const pxs_pdesc_t *p, void *state)

@@ -63,7 +63,8 @@ struct pxs_mpi {
     pxs_request_t *pend_head, *pend_tail;
     uint64_t *gbuf;             /* generations read back by one progress */
     size_t gbuf_cap;
-    pxs_conn_node_t node_rd;    /* same-node reads of pxs_alloc objects */
+    pxs_conn_node_t node_rd;    /* same-node reads, without MPI (mpi_conn.c, node_get) */
+    _Atomic bool node_attach;   /* ... of user buffers too: attach permitted here */
 
     MPI_Request fin_req;        /* finalize barrier in flight */
     bool leaving;

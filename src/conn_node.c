@@ -19,14 +19,24 @@ void pxs__conn_node_fini(pxs_conn_node_t *n)
     n->shm.ops->fini(&n->shm);
 }
 
-bool pxs__conn_node_blob(const pxs_conn_t *conn, const pxs_object_t *o, uint8_t *sb)
+void pxs__conn_node_blob(const pxs_conn_t *conn, const pxs_object_t *o, uint8_t *sb)
 {
-    if (!o->seg) return false;
-    /* The context's identity: the one its segments are named by. */
+    /* The context's identity: the one its segments are named by. As the
+     * shm connector's own blob: a segment and offset, or segment 0 and the
+     * address of ordinary memory. */
     const pxs_context_t *ctx = conn->ctx;
-    pxs__shm_blob_write(sb, ctx->pid, o->seg->id, ctx->start_time, ctx->node_id,
-                        (uint64_t)((const uint8_t *)o->addr - (const uint8_t *)o->seg->base));
-    return true;
+    pxs__shm_blob_write(sb, ctx->pid, o->seg ? o->seg->id : 0, ctx->start_time, ctx->node_id,
+                        o->seg ? (uint64_t)((const uint8_t *)o->addr -
+                                            (const uint8_t *)o->seg->base)
+                               : (uint64_t)(uintptr_t)o->addr);
+}
+
+bool pxs__conn_node_attach(const uint8_t *sb, uint64_t *addr_p)
+{
+    pxs_shm_loc_t l;
+    pxs__shm_blob_read(sb, &l);
+    if (l.seg == 0 && addr_p) *addr_p = l.where;
+    return l.seg == 0;
 }
 
 /* The shm connector's proxy of the same object: p with sb for its blob. */
