@@ -245,19 +245,19 @@ static pxs_status_t start(ucx_t *u, const pxs_pdesc_t *p, ucx_get_t *g, ucp_rkey
 
 /* The owner's mirror words of slot (generation, extent), mapped here: UCX
  * maps memory it allocated into readers on the owner's node when it
- * unpacks the key (ucp_rkey_ptr says so). False where it does not. */
+ * unpacks the key, and the peer keeps where (ucx_peer.c, ep_connect).
+ * False where it does not, or the blob names another mirror than the one
+ * mapped (slot < b->tab_slots: blob_parse). */
 static bool mirror_map(const ucx_get_t *g, const ucx_blob_t *b, uint32_t slot,
                        _Atomic uint64_t **gen_p, ucx_ext_t **ext_p)
 {
-    void *gp, *xp;
-    uint64_t ext_raddr = b->tab_addr + (uint64_t)b->tab_slots * sizeof(uint64_t) +
-                         (uint64_t)slot * sizeof(ucx_ext_t);
-    if (!(b->flags & UCX_BLOB_EXTENTS) || !g->peer->same_node ||
-        ucp_rkey_ptr(g->peer->tab_rkey, g->tab_raddr, &gp) != UCS_OK ||
-        ucp_rkey_ptr(g->peer->tab_rkey, ext_raddr, &xp) != UCS_OK)
+    const ucx_peer_t *q = g->peer;
+    uint8_t *m = atomic_load_explicit(&q->mirror, memory_order_acquire);
+    if (!m || !(b->flags & UCX_BLOB_EXTENTS) || b->tab_addr != q->tab_addr ||
+        b->tab_slots != q->tab_slots)
         return false;
-    *gen_p = gp;
-    *ext_p = xp;
+    *gen_p = (_Atomic uint64_t *)m + slot;
+    *ext_p = (ucx_ext_t *)(m + (uint64_t)q->tab_slots * sizeof(uint64_t)) + slot;
     return true;
 }
 
@@ -297,8 +297,9 @@ static pxs_status_t mapped_get(ucx_get_t *g, const ucx_blob_t *b, uint32_t slot)
     void *src;
     _Atomic uint64_t *gen;
     ucx_ext_t *ext;
-    /* The object's key first: ordinary memory (most gets) fails there. */
-    if (!g->peer->same_node || ucp_rkey_ptr(g->rkey, g->data_raddr, &src) != UCS_OK ||
+    /* Only memory UCX allocated may be mapped (the owner says which). */
+    if (!(b->flags & UCX_BLOB_UCXMEM) || !g->peer->same_node ||
+        ucp_rkey_ptr(g->rkey, g->data_raddr, &src) != UCS_OK ||
         !mirror_map(g, b, slot, &gen, &ext))
         return PXS_ERR_UNSUPPORTED;
     return checked_read(g, gen, ext, src);
@@ -364,16 +365,36 @@ static pxs_status_t cma_get(ucx_get_t *g, const ucx_blob_t *b, uint32_t slot, bo
  * core's pool and lock): in place where UCX maps it (mapped_get), else
  * by cross-memory attach where cma_get says so. What it leaves to UCX, it
  * leaves with what it found (left). */
+/* The owner of p, known and seen alive within the millisecond, for an
+ * object of ordinary memory, without the lock: peers live until fini.
+ * Such a get needs no key unless it goes by UCX. NULL: ask peer_get. */
+static ucx_peer_t *hot_peer(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b, uint64_t now)
+{
+    if (b->flags & UCX_BLOB_UCXMEM) return NULL; /* mapped_get needs the key */
+    ucx_peer_t *q = atomic_load_explicit(&u->hot[p->owner & (UCX_HOT - 1)], memory_order_acquire);
+    if (!q || q->owner != p->owner || now - atomic_load(&q->alive_ns) > 1000000ull) return NULL;
+    return q;
+}
+
+static pxs_status_t peer_locked(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b,
+                                uint64_t now, ucx_get_t *g)
+{
+    pthread_mutex_lock(&u->lock);
+    pxs_status_t st = pxs__ucx_peer_get(u, p, b, now, &g->peer, &g->rkey);
+    pthread_mutex_unlock(&u->lock);
+    return st;
+}
+
 static pxs_status_t node_now(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b, void *dst,
                              bool waited)
 {
     if (b->node != u->node) return PXS_ERR_UNSUPPORTED;
     ucx_get_t g; /* what the reads below use, set one by one: no memset */
     uint64_t now = pxs__now_ns(); /* liveness, the beat, pace */
-    pthread_mutex_lock(&u->lock);
-    pxs_status_t st = pxs__ucx_peer_get(u, p, b, now, &g.peer, &g.rkey);
-    pthread_mutex_unlock(&u->lock);
-    if (st != PXS_OK) return st;
+    pxs_status_t st;
+    g.rkey = NULL;
+    if (!(g.peer = hot_peer(u, p, b, now)) && (st = peer_locked(u, p, b, now, &g)) != PXS_OK)
+        return st;
     g.u = u;
     g.dst = dst;
     g.size = p->size;
@@ -382,9 +403,11 @@ static pxs_status_t node_now(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b
     g.tab_raddr = b->tab_addr + (uint64_t)p->slot * sizeof(uint64_t);
     g.data_raddr = b->data_addr;
     uint8_t pace;
-    if ((st = mapped_get(&g, b, p->slot)) != PXS_ERR_UNSUPPORTED ||
+    if ((g.rkey && (st = mapped_get(&g, b, p->slot)) != PXS_ERR_UNSUPPORTED) ||
         (st = cma_get(&g, b, p->slot, waited, &pace)) != PXS_ERR_UNSUPPORTED)
         return st;
+    /* UCX's way: the key now, if the owner came from hot_peer. */
+    if (!g.rkey && (st = peer_locked(u, p, b, now, &g)) != PXS_OK) return st;
     left.u = u;
     left.p = p;
     left.q = g.peer;

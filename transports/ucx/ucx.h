@@ -44,6 +44,7 @@ typedef struct {
  * answers late, 1.5 us, against 1.4 us for a process_vm_readv, and some
  * in 4 ms where the owner's core is shared with a busy process. */
 #define UCX_PACE_SIZES 32
+#define UCX_HOT 16
 typedef struct {
     _Atomic uint32_t am_ns, cma_ns; /* 0: not yet measured */
     _Atomic uint32_t since;         /* gets the winning way since the other's last try */
@@ -63,6 +64,11 @@ typedef struct {
     ucp_ep_h ep;               /* NULL after a reset; recreated on use */
     ucp_rkey_h tab_rkey;
     const _Atomic uint64_t *beat; /* same node: the owner's beat, mapped; or NULL */
+    /* Same node: the owner's mirror (generations, then extents), mapped,
+     * and where it lies there; set with the endpoint, NULL after a reset. */
+    _Atomic(uint8_t *) mirror;
+    uint64_t tab_addr;
+    uint32_t tab_slots;
     ucx_rkey_t *rkeys;
     size_t nrkeys, rkeys_cap;
     _Atomic int failed;        /* UCX reported the peer gone */
@@ -92,6 +98,7 @@ typedef struct ucx_ext {
 #define UCX_BLOB_EXTENTS 1u /* the mirror holds extents after the generations */
 #define UCX_BLOB_SEG     2u /* the bytes lie in a pxs_alloc segment (ucx_node.c) */
 #define UCX_BLOB_BEAT    4u /* the mirror ends with the owner's beat word */
+#define UCX_BLOB_UCXMEM  8u /* the bytes lie in memory UCX allocated (mapped_get) */
 #define UCX_BLOB_SEG_LEN 12
 
 /* The owner's beat (last word of its mirror): CLOCK_MONOTONIC ns of its
@@ -193,6 +200,8 @@ typedef struct ucx {
      * cma_get): objects up to cma_max; off after a refusal */
     _Atomic bool node_cma;
     uint64_t cma_max;
+    /* owners by owner id & (UCX_HOT - 1), for those reads without the lock */
+    _Atomic(ucx_peer_t *) hot[UCX_HOT];
     /* slots of UCP gets in flight (ucx_ops.c) */
     pthread_mutex_t op_lock;
     struct ucx_op *op_free;

@@ -179,7 +179,8 @@ pxs_status_t pxs__ucx_pack(pxs_conn_t *conn, const pxs_object_t *obj, uint8_t *b
     pxs_wr16(b, (uint16_t)u->addr_len);
     pxs_wr16(b + 2, (uint16_t)r->rkey_len);
     pxs_wr16(b + 4, (uint16_t)t->rkey_len);
-    pxs_wr16(b + 6, UCX_BLOB_EXTENTS | UCX_BLOB_BEAT | (obj->seg ? UCX_BLOB_SEG : 0));
+    pxs_wr16(b + 6, UCX_BLOB_EXTENTS | UCX_BLOB_BEAT | (obj->seg ? UCX_BLOB_SEG : 0) |
+                        (r->allocated ? UCX_BLOB_UCXMEM : 0));
     pxs_wr32(b + 8, (uint32_t)u->pid);
     pxs_wr32(b + 12, u->tab_slots);
     pxs_wr64(b + 16, u->start);

@@ -90,6 +90,14 @@ static pxs_status_t ep_connect(ucx_t *u, ucx_peer_t *q, const ucx_blob_t *b)
     if (q->same_node && (b->flags & UCX_BLOB_BEAT) &&
         ucp_rkey_ptr(q->tab_rkey, beat_raddr, &bp) == UCS_OK)
         q->beat = bp;
+    /* And the mirror's words (ucx.c, mirror_map): the mapping is one piece. */
+    void *mp;
+    if (q->same_node && (b->flags & UCX_BLOB_EXTENTS) &&
+        ucp_rkey_ptr(q->tab_rkey, b->tab_addr, &mp) == UCS_OK) {
+        q->tab_addr = b->tab_addr;
+        q->tab_slots = b->tab_slots;
+        atomic_store_explicit(&q->mirror, (uint8_t *)mp, memory_order_release);
+    }
     return PXS_OK;
 }
 
@@ -180,6 +188,7 @@ pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t 
     if (q->ep && atomic_load(&q->failed)) pxs__ucx_peer_reset(u, q);
     if (!q->ep && (st = ep_connect(u, q, b)) != PXS_OK) return st;
     if ((st = rkey_get(q, b, rkey_p)) != PXS_OK) return st;
+    atomic_store_explicit(&u->hot[q->owner & (UCX_HOT - 1)], q, memory_order_release);
     *peer_p = q;
     return PXS_OK;
 }
@@ -207,6 +216,7 @@ void pxs__ucx_peer_reset(ucx_t *u, ucx_peer_t *q)
     for (size_t i = 0; i < q->nrkeys; i++) ucp_rkey_destroy(q->rkeys[i].rkey);
     q->nrkeys = 0;
     q->beat = NULL; /* in the mapping the key holds */
+    atomic_store_explicit(&q->mirror, NULL, memory_order_release);
     if (q->tab_rkey) ucp_rkey_destroy(q->tab_rkey);
     q->tab_rkey = NULL;
     q->ep = NULL;
