@@ -276,6 +276,7 @@ typedef struct {
     int rank;
     uint64_t data, tab;
     const uint8_t *sb; /* BLOB_NODE: the shm blob, else NULL */
+    bool attach;       /* sb names ordinary memory (read by attach) */
 } blob_t;
 
 static pxs_status_t blob_parse(pxs_conn_t *c, const pxs_pdesc_t *p, blob_t *b)
@@ -301,7 +302,8 @@ static pxs_status_t blob_parse(pxs_conn_t *c, const pxs_pdesc_t *p, blob_t *b)
     b->sb = flags & BLOB_NODE ? p->blob + BLOB_LEN : NULL;
     /* Ordinary memory has one address, whichever way it is read. */
     uint64_t at;
-    if (b->sb && pxs__conn_node_attach(b->sb, &at) && at != b->data) return PXS_ERR_CORRUPT;
+    b->attach = b->sb && pxs__conn_node_attach(b->sb, &at);
+    if (b->attach && at != b->data) return PXS_ERR_CORRUPT;
     return PXS_OK;
 }
 
@@ -356,13 +358,12 @@ static pxs_status_t attach_refused(pxs_mpi_t *m)
  * a user buffer by the same attach after two round trips here (the
  * generation after the bytes, see the top). UNSUPPORTED: another node, the
  * reader off (PXS_MPI_NODE_MAP=0), or attach refused: MPI_Get serves. */
-static pxs_status_t node_get(pxs_mpi_t *m, const pxs_pdesc_t *p, const uint8_t *sb, void *dst)
+static pxs_status_t node_get(pxs_mpi_t *m, const pxs_pdesc_t *p, const blob_t *b, void *dst)
 {
-    bool user = pxs__conn_node_attach(sb, NULL);
-    if (user && !atomic_load_explicit(&m->node_attach, memory_order_relaxed))
+    if (!b->sb || (b->attach && !atomic_load_explicit(&m->node_attach, memory_order_relaxed)))
         return PXS_ERR_UNSUPPORTED;
-    pxs_status_t st = pxs__conn_node_get(&m->node_rd, p, sb, dst);
-    return user && st == PXS_ERR_UNREACHABLE ? attach_refused(m) : st;
+    pxs_status_t st = pxs__conn_node_get(&m->node_rd, p, b->sb, dst);
+    return b->attach && st == PXS_ERR_UNREACHABLE ? attach_refused(m) : st;
 }
 
 /* Objects of this node (node_get): no MPI call, no request. The core calls
@@ -375,7 +376,7 @@ static pxs_status_t mc_get_now(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, b
     if (!m->win_open) return PXS_ERR_UNSUPPORTED; /* get says why */
     pxs_status_t st = blob_parse(c, p, &b);
     if (st != PXS_OK) return st;
-    return b.sb ? node_get(m, p, b.sb, dst) : PXS_ERR_UNSUPPORTED;
+    return node_get(m, p, &b, dst);
 }
 
 static pxs_status_t mc_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_request_t *req)
@@ -568,7 +569,7 @@ static pxs_status_t mc_check(pxs_conn_t *c, const pxs_pdesc_t *p)
     blob_t b;
     pxs_status_t st = blob_parse(c, p, &b);
     if (st != PXS_OK) return st;
-    if (b.sb && (st = node_get(m, p, b.sb, NULL)) != PXS_ERR_UNSUPPORTED) return st;
+    if ((st = node_get(m, p, &b, NULL)) != PXS_ERR_UNSUPPORTED) return st;
     return read_gen(m, &b, p);
 }
 
@@ -582,8 +583,7 @@ static pxs_status_t mc_hopen(pxs_conn_t *c, const pxs_pdesc_t *p, void **state_p
     *state_p = NULL;
     pxs_status_t st = blob_parse(c, p, &b);
     if (st != PXS_OK || !b.sb) return st;
-    if (pxs__conn_node_attach(b.sb, NULL) && !atomic_load_explicit(&m->node_attach, memory_order_relaxed))
-        return PXS_OK;
+    if (b.attach && !atomic_load_explicit(&m->node_attach, memory_order_relaxed)) return PXS_OK;
     st = pxs__conn_node_open(&m->node_rd, p, b.sb, state_p);
     return st == PXS_ERR_UNSUPPORTED ? PXS_OK : st;
 }

@@ -35,7 +35,7 @@ bool pxs__conn_node_attach(const uint8_t *sb, uint64_t *addr_p)
 {
     pxs_shm_loc_t l;
     pxs__shm_blob_read(sb, &l);
-    if (l.seg == 0 && addr_p) *addr_p = l.where;
+    if (l.seg == 0) *addr_p = l.where;
     return l.seg == 0;
 }
 

@@ -206,7 +206,7 @@ void pxs__conn_node_fini(pxs_conn_node_t *n);
  * segment 0 and its address (read by attach, pxs__proc_read). */
 void pxs__conn_node_blob(const pxs_conn_t *conn, const pxs_object_t *obj, uint8_t *sb);
 /* Does the shm blob sb name ordinary memory (read by attach)? Then
- * *addr_p (may be NULL) gets its address. */
+ * *addr_p gets its address. */
 bool pxs__conn_node_attach(const uint8_t *sb, uint64_t *addr_p);
 /* Read p's bytes into dst (NULL: check only) through its shm blob sb.
  * PXS_ERR_UNSUPPORTED: the owner is on another node, or the reader is

@@ -52,7 +52,7 @@ pxs_status_t pxs__proc_alive(pid_t pid, uint64_t start)
 }
 
 /* Reads that touch at most this many pages go by pread on /proc/pid/mem
- * (pxs__proc_mem_open), larger ones by process_vm_readv. Each
+ * (mem_open), larger ones by process_vm_readv. Each
  * process_vm_readv looks the process up and checks ptrace access again
  * (here 1.15 us at 8 B, most of it that check); the file was checked once,
  * at its open, so a read costs 0.82 us. But it copies through a bounce
@@ -75,10 +75,9 @@ static void mem_init(void)
                          PROC_MEM_PAGES_DEFAULT);
 }
 
-int pxs__proc_mem_open(pid_t pid, uint64_t start)
+static int mem_open(pid_t pid, uint64_t start)
 {
-    pthread_once(&mem_once, mem_init);
-    if (!mem_pages || pid <= 0) return -1;
+    if (pid <= 0) return -1;
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/mem", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -93,13 +92,29 @@ int pxs__proc_mem_open(pid_t pid, uint64_t start)
     return fd;
 }
 
+/* The process's file, opened by the first read that takes it (a reader
+ * of pxs_alloc segments alone never holds one); -1: none to be had. Two
+ * threads may both open it: one keeps its file. */
+static int mem_fd(pid_t pid, uint64_t start, _Atomic int *memfd)
+{
+    int fd = atomic_load_explicit(memfd, memory_order_acquire);
+    if (fd != PXS_PROC_MEM_UNOPENED) return fd;
+    int mine = mem_open(pid, start);
+    if (atomic_compare_exchange_strong(memfd, &fd, mine)) return mine;
+    if (mine >= 0) close(mine);
+    return fd;
+}
+
 /* One system call's worth: bytes read, 0 for a process whose memory is
  * gone, or -1 with errno. */
-static ssize_t read_once(pid_t pid, int memfd, void *d, uint64_t addr, uint64_t len)
+static ssize_t read_once(pid_t pid, uint64_t start, _Atomic int *memfd, void *d, uint64_t addr,
+                         uint64_t len)
 {
-    if (memfd >= 0 && len <= mem_pages * page_size && addr <= (uint64_t)INT64_MAX - len &&
-        (addr + len - 1) / page_size - addr / page_size < mem_pages)
-        return pread(memfd, d, len, (off_t)addr);
+    int fd;
+    if (memfd && len <= mem_pages * page_size && addr <= (uint64_t)INT64_MAX - len &&
+        (addr + len - 1) / page_size - addr / page_size < mem_pages &&
+        (fd = mem_fd(pid, start, memfd)) >= 0)
+        return pread(fd, d, len, (off_t)addr);
     struct iovec l = {.iov_base = d, .iov_len = len};
     struct iovec r = {.iov_base = (void *)(uintptr_t)addr, .iov_len = len};
     ssize_t n = process_vm_readv(pid, &l, 1, &r, 1, 0);
@@ -110,11 +125,13 @@ static ssize_t read_once(pid_t pid, int memfd, void *d, uint64_t addr, uint64_t 
     return n;
 }
 
-pxs_status_t pxs__proc_read(pid_t pid, int memfd, void *dst, uint64_t addr, uint64_t len)
+pxs_status_t pxs__proc_read(pid_t pid, uint64_t start, _Atomic int *memfd, void *dst,
+                            uint64_t addr, uint64_t len)
 {
+    pthread_once(&mem_once, mem_init);
     uint8_t *d = dst;
     while (len) {
-        ssize_t n = read_once(pid, memfd, d, addr, len);
+        ssize_t n = read_once(pid, start, memfd, d, addr, len);
         if (n < 0 && errno == EINTR) continue;
         /* /proc/pid/mem reads nothing once the process let go of its
          * memory (it exited, or exec'd: either way not the owner). */

@@ -41,18 +41,21 @@ uint64_t pxs__proc_start_time(pid_t pid); /* 0 if unknown */
 /* PXS_OK alive, PXS_ERR_PEER_DEAD gone (or pid reused when start != 0). */
 pxs_status_t pxs__proc_alive(pid_t pid, uint64_t start);
 uint64_t pxs__node_id(void);
-/* An open /proc/pid/mem of the process (pid, start) for pxs__proc_read,
- * or -1 (not permitted, gone, turned off by PXS_PROC_MEM_PAGES=0): the
- * caller closes it. */
-int pxs__proc_mem_open(pid_t pid, uint64_t start);
-/* Copy len bytes at addr in process pid into dst: small reads by pread on
- * memfd (from pxs__proc_mem_open; -1: none), the others by
- * process_vm_readv (cross-memory attach). PXS_ERR_PEER_DEAD: no such
- * process, or its memory is gone; PXS_ERR_UNREACHABLE: not permitted (Yama
- * ptrace scope, another user); PXS_ERR_EVICTED: the range is not mapped
- * there; PXS_ERR_NO_MEMORY: the kernel had none. dst may be partly written
- * on failure. Thread-safe. Logs nothing: callers say what a refusal means. */
-pxs_status_t pxs__proc_read(pid_t pid, int memfd, void *dst, uint64_t addr, uint64_t len);
+/* Copy len bytes at addr in the process (pid, start) into dst: reads of at
+ * most PXS_PROC_MEM_PAGES pages by pread on its /proc/pid/mem, the others
+ * by process_vm_readv (cross-memory attach). *memfd (NULL: never the file)
+ * keeps the file: PXS_PROC_MEM_UNOPENED until the first read that takes it
+ * opens it (checking start after the open, so it is that process's memory
+ * whoever has the pid later), -1 when none can be had (not permitted, gone,
+ * PXS_PROC_MEM_PAGES=0, no descriptor left); the caller closes one >= 0.
+ * PXS_ERR_PEER_DEAD: no such process, or its memory is gone;
+ * PXS_ERR_UNREACHABLE: not permitted (Yama ptrace scope, another user);
+ * PXS_ERR_EVICTED: the range is not mapped there; PXS_ERR_NO_MEMORY: the
+ * kernel had none. dst may be partly written on failure. Thread-safe. Logs
+ * nothing: callers say what a refusal means. */
+#define PXS_PROC_MEM_UNOPENED (-2)
+pxs_status_t pxs__proc_read(pid_t pid, uint64_t start, _Atomic int *memfd, void *dst,
+                            uint64_t addr, uint64_t len);
 
 /* The liveness page of a process: a robust process-shared mutex, locked for
  * good by the thread that made the page. When that thread ends (alone, or

@@ -11,8 +11,9 @@
 
 #include <pxs/pxs.h>
 
-int pxs__proc_mem_open(pid_t pid, uint64_t start);
-pxs_status_t pxs__proc_read(pid_t pid, int memfd, void *dst, uint64_t addr, uint64_t len);
+#define PXS_PROC_MEM_UNOPENED (-2) /* as src/seg.h */
+pxs_status_t pxs__proc_read(pid_t pid, uint64_t start, _Atomic int *memfd, void *dst,
+                            uint64_t addr, uint64_t len);
 uint64_t pxs__proc_start_time(pid_t pid);
 
 #define LEN (64u << 10) /* 16 pages: both ways */
@@ -76,30 +77,37 @@ static void child_exit(child_t *c)
 }
 
 /* Reads at every shape both ways take: one byte, within a page, across a
- * page boundary, two pages, and the whole range. */
-static void expect_reads(const child_t *c, int memfd)
+ * page boundary, two pages, and the whole range. memfd NULL: never the
+ * file. */
+static void expect_reads(const child_t *c, _Atomic int *memfd)
 {
+    uint64_t start = pxs__proc_start_time(c->pid);
     static const uint64_t at[][2] = {
         {0, 1}, {100, 8}, {4090, 12}, {4096, 8192}, {1000, 3 * 4096}, {0, LEN}};
     static uint8_t out[LEN];
     for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
         memset(out, 0, sizeof out);
-        cr_assert_eq(pxs__proc_read(c->pid, memfd, out, c->addr + at[k][0], at[k][1]), PXS_OK,
-                     "read %zu (fd %d)", k, memfd);
+        cr_assert_eq(pxs__proc_read(c->pid, start, memfd, out, c->addr + at[k][0], at[k][1]),
+                     PXS_OK, "read %zu (file %d)", k, memfd != NULL);
         for (uint64_t i = 0; i < at[k][1]; i++)
-            cr_assert_eq(out[i], pattern(at[k][0] + i), "read %zu byte %llu (fd %d)", k,
-                         (unsigned long long)i, memfd);
+            cr_assert_eq(out[i], pattern(at[k][0] + i), "read %zu byte %llu (file %d)", k,
+                         (unsigned long long)i, memfd != NULL);
     }
 }
 
+/* The file is opened by the first read that takes it, and only then. */
 Test(proc, both_ways_read_the_same_bytes)
 {
     child_t c;
     child_start(&c);
-    int fd = pxs__proc_mem_open(c.pid, pxs__proc_start_time(c.pid));
+    uint64_t start = pxs__proc_start_time(c.pid);
+    _Atomic int fd = PXS_PROC_MEM_UNOPENED;
+    uint8_t big[3 * 4096];
+    cr_assert_eq(pxs__proc_read(c.pid, start, &fd, big, c.addr, sizeof big), PXS_OK);
+    cr_assert_eq(fd, PXS_PROC_MEM_UNOPENED, "a read of four pages opened the file");
+    expect_reads(&c, &fd);
     cr_assert_geq(fd, 0, "/proc/%d/mem did not open", (int)c.pid);
-    expect_reads(&c, fd);
-    expect_reads(&c, -1);
+    expect_reads(&c, NULL);
     close(fd);
     child_exit(&c);
 }
@@ -110,15 +118,16 @@ Test(proc, an_unmapped_range_is_evicted)
 {
     child_t c;
     child_start(&c);
-    int fd = pxs__proc_mem_open(c.pid, pxs__proc_start_time(c.pid));
-    cr_assert_geq(fd, 0);
+    uint64_t start = pxs__proc_start_time(c.pid);
+    _Atomic int fd = PXS_PROC_MEM_UNOPENED;
     uint8_t out[3 * 4096];
-    cr_assert_eq(pxs__proc_read(c.pid, fd, out, c.addr + LEN - 4, 8), PXS_ERR_EVICTED);
-    cr_assert_eq(pxs__proc_read(c.pid, -1, out, c.addr + LEN - 4, 8), PXS_ERR_EVICTED);
+    cr_assert_eq(pxs__proc_read(c.pid, start, &fd, out, c.addr + LEN - 4, 8), PXS_ERR_EVICTED);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pxs__proc_read(c.pid, start, NULL, out, c.addr + LEN - 4, 8), PXS_ERR_EVICTED);
     child_unmap(&c);
-    cr_assert_eq(pxs__proc_read(c.pid, fd, out, c.addr, 8), PXS_ERR_EVICTED);
-    cr_assert_eq(pxs__proc_read(c.pid, -1, out, c.addr, 8), PXS_ERR_EVICTED);
-    cr_assert_eq(pxs__proc_read(c.pid, -1, out, c.addr, sizeof out), PXS_ERR_EVICTED);
+    cr_assert_eq(pxs__proc_read(c.pid, start, &fd, out, c.addr, 8), PXS_ERR_EVICTED);
+    cr_assert_eq(pxs__proc_read(c.pid, start, NULL, out, c.addr, 8), PXS_ERR_EVICTED);
+    cr_assert_eq(pxs__proc_read(c.pid, start, &fd, out, c.addr, sizeof out), PXS_ERR_EVICTED);
     close(fd);
     child_exit(&c);
 }
@@ -131,24 +140,30 @@ Test(proc, a_dead_process_is_peer_dead)
     child_t c;
     child_start(&c);
     uint64_t start = pxs__proc_start_time(c.pid);
-    int fd = pxs__proc_mem_open(c.pid, start);
-    cr_assert_geq(fd, 0);
+    _Atomic int fd = PXS_PROC_MEM_UNOPENED, late = PXS_PROC_MEM_UNOPENED;
     uint8_t out[8];
+    cr_assert_eq(pxs__proc_read(c.pid, start, &fd, out, c.addr, sizeof out), PXS_OK);
+    cr_assert_geq(fd, 0);
     child_exit(&c);
-    cr_assert_eq(pxs__proc_read(c.pid, fd, out, c.addr, sizeof out), PXS_ERR_PEER_DEAD);
-    cr_assert_eq(pxs__proc_read(c.pid, -1, out, c.addr, sizeof out), PXS_ERR_PEER_DEAD);
-    cr_assert_eq(pxs__proc_mem_open(c.pid, start), -1);
+    cr_assert_eq(pxs__proc_read(c.pid, start, &fd, out, c.addr, sizeof out), PXS_ERR_PEER_DEAD);
+    cr_assert_eq(pxs__proc_read(c.pid, start, NULL, out, c.addr, sizeof out), PXS_ERR_PEER_DEAD);
+    cr_assert_eq(pxs__proc_read(c.pid, start, &late, out, c.addr, sizeof out), PXS_ERR_PEER_DEAD);
+    cr_assert_eq(late, -1, "a dead process's file was opened");
     close(fd);
 }
 
 /* The open checks the process's start time: a pid that names another
- * process (reused) gives no file. */
+ * process (reused) gives no file (this read then goes by process_vm_readv,
+ * which the callers' own liveness checks judge). */
 Test(proc, a_wrong_start_time_opens_nothing)
 {
     child_t c;
     child_start(&c);
     uint64_t start = pxs__proc_start_time(c.pid);
     cr_assert_neq(start, 0);
-    cr_assert_eq(pxs__proc_mem_open(c.pid, start + 1), -1);
+    _Atomic int fd = PXS_PROC_MEM_UNOPENED;
+    uint8_t out[8];
+    cr_assert_eq(pxs__proc_read(c.pid, start + 1, &fd, out, c.addr, sizeof out), PXS_OK);
+    cr_assert_eq(fd, -1);
     child_exit(&c);
 }

@@ -58,7 +58,7 @@ typedef struct {
     pid_t pid;
     uint64_t start;
     int pidfd;       /* names this very process: pid reuse cannot fool it */
-    int memfd;       /* its /proc/pid/mem, or -1 (pxs__proc_read) */
+    _Atomic int memfd; /* its /proc/pid/mem (pxs__proc_read) */
     const pxs_live_page_t *live; /* its liveness page, or NULL */
     uint32_t live_tid;
     _Atomic uint64_t alive_ns; /* last time it was seen alive (coarse clock) */
@@ -313,7 +313,7 @@ static pxs_status_t peer_get(shm_t *s, const pxs_pdesc_t *p, const shm_blob_t *b
     /* Mapped after the pidfd check: if the page's holder lives, so does
      * the process the pidfd names. */
     q->live = pxs__live_map(b->pid, b->start, &q->live_tid);
-    q->memfd = pxs__proc_mem_open(b->pid, b->start);
+    q->memfd = PXS_PROC_MEM_UNOPENED;
     atomic_store(&q->alive_ns, coarse_ns());
     s->peers[s->npeers++] = q;
     atomic_store_explicit(&s->hot[q->owner & (HOT - 1)], q, memory_order_release);
@@ -431,9 +431,9 @@ static void seg_unuse(shm_t *s, peer_t *q, uint32_t id)
     pthread_mutex_unlock(&s->lock);
 }
 
-static pxs_status_t cma_read(const peer_t *q, void *dst, uint64_t addr, uint64_t len)
+static pxs_status_t cma_read(peer_t *q, void *dst, uint64_t addr, uint64_t len)
 {
-    pxs_status_t st = pxs__proc_read(q->pid, q->memfd, dst, addr, len);
+    pxs_status_t st = pxs__proc_read(q->pid, q->start, &q->memfd, dst, addr, len);
     if (st == PXS_ERR_UNREACHABLE)
         pxs_error("process_vm_readv(%d) not permitted (ptrace scope?)", (int)q->pid);
     return st;

@@ -262,7 +262,7 @@ static bool mirror_map(const ucx_get_t *g, const ucx_blob_t *b, uint32_t slot,
 }
 
 /* Read the object from src (mapped here) or, src NULL, from the owner's
- * memory by process_vm_readv, with the checks the am protocol's owner
+ * memory by attach (pxs__proc_read), with the checks the am protocol's owner
  * would make, on the mirror: the generation before and after the copy and
  * the slot's exact extent (a forged address or length reads nothing). An
  * evict racing the copy costs nothing but the bytes, which the second
@@ -276,7 +276,8 @@ static pxs_status_t checked_read(ucx_get_t *g, _Atomic uint64_t *gen, ucx_ext_t 
     pxs_status_t st = PXS_OK;
     if (exact && g->size) {
         if (src) memcpy(g->dst, src, g->size);
-        else st = pxs__proc_read(g->peer->pid, g->peer->memfd, g->dst, g->data_raddr, g->size);
+        else st = pxs__proc_read(g->peer->pid, g->peer->start, &g->peer->memfd, g->dst,
+                                 g->data_raddr, g->size);
     }
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(gen, memory_order_relaxed) != g->expect) return PXS_ERR_EVICTED;
@@ -323,9 +324,9 @@ static int owner_state(const ucx_get_t *g)
  * (0.65 us at 8 B here, or 1.5 us in runs where it answers late), a
  * wake-up too while its progress thread sleeps, and whatever it takes to
  * be scheduled while it polls no more (2.7 ms with its core shared with a
- * busy process). One process_vm_readv, as the shm connector reads user
- * buffers, needs nothing of the owner but costs a system call (1.4 us)
- * and copies slower (1 MiB: 64 against 23 us). So: while the owner polls,
+ * busy process). Attach, as the shm connector reads user buffers
+ * (pxs__proc_read), needs nothing of the owner but costs a system call
+ * (1.1 us at 8 B) and copies slower (1 MiB: 64 against 23 us). So: while the owner polls,
  * the round trip, except for a get the caller waits for, which goes the
  * way measured sooner (pace_way; gets in flight together pipeline in the
  * owner, 64 of 8 B at 29 MB/s even when it answers late, against 5.6 by
@@ -361,10 +362,6 @@ static pxs_status_t cma_get(ucx_get_t *g, const ucx_blob_t *b, uint32_t slot, bo
     return PXS_ERR_UNSUPPORTED;
 }
 
-/* Any other object of an owner on this node, without a request (the
- * core's pool and lock): in place where UCX maps it (mapped_get), else
- * by cross-memory attach where cma_get says so. What it leaves to UCX, it
- * leaves with what it found (left). */
 /* The owner of p, known and seen alive within the millisecond, for an
  * object of ordinary memory, without the lock: peers live until fini.
  * Such a get needs no key unless it goes by UCX. NULL: ask peer_get. */
@@ -372,7 +369,8 @@ static ucx_peer_t *hot_peer(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b,
 {
     if (b->flags & UCX_BLOB_UCXMEM) return NULL; /* mapped_get needs the key */
     ucx_peer_t *q = atomic_load_explicit(&u->hot[p->owner & (UCX_HOT - 1)], memory_order_acquire);
-    if (!q || q->owner != p->owner || now - atomic_load(&q->alive_ns) > 1000000ull) return NULL;
+    if (!q || q->owner != p->owner || now - atomic_load(&q->alive_ns) > UCX_ALIVE_EVERY_NS)
+        return NULL;
     return q;
 }
 
@@ -385,6 +383,10 @@ static pxs_status_t peer_locked(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t
     return st;
 }
 
+/* Any other object of an owner on this node, without a request (the
+ * core's pool and lock): in place where UCX maps it (mapped_get), else
+ * by cross-memory attach where cma_get says so. What it leaves to UCX, it
+ * leaves with what it found (left). */
 static pxs_status_t node_now(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b, void *dst,
                              bool waited)
 {

@@ -45,6 +45,9 @@ typedef struct {
  * in 4 ms where the owner's core is shared with a busy process. */
 #define UCX_PACE_SIZES 32
 #define UCX_HOT 16
+/* An owner on this node is asked whether it lives before a get at most
+ * this often (a get that fails asks again). */
+#define UCX_ALIVE_EVERY_NS 1000000ull
 typedef struct {
     _Atomic uint32_t am_ns, cma_ns; /* 0: not yet measured */
     _Atomic uint32_t since;         /* gets the winning way since the other's last try */
@@ -58,7 +61,7 @@ typedef struct {
     uint64_t start;
     bool same_node;
     int pidfd;                 /* same node: liveness that pid reuse can't fool */
-    int memfd;                 /* same node: its /proc/pid/mem, or -1 (pxs__proc_read) */
+    _Atomic int memfd;         /* same node: its /proc/pid/mem (pxs__proc_read) */
     const pxs_live_page_t *live; /* same node: its liveness page (one load), or NULL */
     uint32_t live_tid;
     ucp_ep_h ep;               /* NULL after a reset; recreated on use */

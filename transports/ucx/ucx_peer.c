@@ -159,7 +159,7 @@ pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t 
         q->start = b->start;
         q->same_node = b->node == u->node;
         q->pidfd = -1;
-        q->memfd = -1;
+        q->memfd = PXS_PROC_MEM_UNOPENED;
         q->use_am = u->proto == UCX_PROTO_AM ||
                     (u->proto == UCX_PROTO_AUTO && !(q->same_node && u->node_one_sided));
         /* Leases pay off where UCX moves a get's bytes faster than an
@@ -171,13 +171,12 @@ pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t 
             /* Mapped after the pidfd check: while the page's holder lives,
              * so does the process the pidfd names. */
             else q->live = pxs__live_map(b->pid, b->start, &q->live_tid);
-            if (!atomic_load(&q->dead)) q->memfd = pxs__proc_mem_open(b->pid, b->start);
         }
         u->peers[u->npeers++] = q;
     }
     /* Before a get, liveness only saves a wasted attempt: check it at most
      * once a millisecond (a get that fails checks again, see finish). */
-    if (now - atomic_load(&q->alive_ns) > 1000000ull) {
+    if (now - atomic_load(&q->alive_ns) > UCX_ALIVE_EVERY_NS) {
         pxs_status_t alive = pxs__ucx_peer_alive(q);
         if (alive != PXS_OK) return alive;
         atomic_store(&q->alive_ns, now);
