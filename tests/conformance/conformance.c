@@ -740,6 +740,11 @@ static pid_t peer_stop(pid_t pid)
     }
     cr_assert(waker > 0);
     cr_assert_eq(kill(pid, SIGSTOP), 0);
+    /* Stopped once this returns: kill only queues the signal, and a
+     * thread of the peer that is running may still serve a get meanwhile. */
+    int ws;
+    cr_assert_eq(waitpid(pid, &ws, WUNTRACED), pid);
+    cr_assert(WIFSTOPPED(ws));
     return waker;
 }
 
@@ -821,6 +826,49 @@ Test(conformance, node_user_buffers_are_read_with_the_owner_stopped)
             cr_assert_eq(st, PXS_ERR_CORRUPT, "field %d: %s", field, pxs_strerror(st));
         }
     }
+    peer_cont(peer.pid, waker);
+    cr_assert_eq(peer_quit(&peer), 0);
+}
+
+/* An owner on this node that stops polling with a get of ours in flight
+ * (descheduled, or computing) is not waited for: progress takes the get
+ * back and reads it by attach, and reads the owner's ordinary memory that
+ * way for a while (ucx_stall.c). A beat up to a minute old counting as
+ * fresh here (PXS_UCX_BEAT_FRESH_US), the get goes to the stopped owner's
+ * worker, as one sent just before the owner stopped does. */
+Test(conformance, a_node_owner_that_stops_polling_is_not_waited_for)
+{
+    SKIP_WITHOUT_PEER();
+    const char *proto = getenv("PXS_UCX_PROTOCOL");
+    if (strcmp(conn_name, "ucx") || !node_user_attach() || (proto && strcmp(proto, "am")))
+        return;
+    end_context(ctx, main_handle);
+    setenv("PXS_UCX_BEAT_FRESH_US", "60000000", 1); /* read when the connector starts */
+    cr_assert_eq(new_context(NULL, &ctx, &main_handle), PXS_OK);
+    /* Below the lease size (a leased get is not taken back), and one
+     * above PXS_UCX_NODE_CMA_MAX that wakes the owner's thread, which then
+     * polls on for 10 s. */
+    static const obj_spec_t objs[] = {{1 << 20, OBJ_USER, 91}, {4000, OBJ_USER, 92},
+                                      {100, OBJ_USER, 93}};
+    test_peer_t peer;
+    pxs_proxy_t p[3];
+    setenv("PXS_UCX_SPIN_US", "10000000", 1);
+    cr_assert_eq(peer_start(&peer, conn_name, NULL, objs, 3, p), 0);
+    unsetenv("PXS_UCX_SPIN_US");
+    expect_resolve(&p[0], objs[0].size, objs[0].seed);
+    pid_t waker = peer_stop(peer.pid);
+    pxs_request_t *r;
+    uint8_t out[4000];
+    pxs_status_t st = pxs_resolve_nb(ctx, &p[1], out, sizeof out, NULL, &r);
+    cr_assert_eq(st, PXS_INPROGRESS, "the get goes to the owner's worker: %s", pxs_strerror(st));
+    st = pxs_wait(r, PXS_TIMEOUT_DEFAULT); /* PXS_TIMEOUT_MS: 5 s */
+    pxs_request_free(r);
+    cr_assert_eq(st, PXS_OK, "a get to a stopped owner: %s", pxs_strerror(st));
+    cr_assert(check_pattern(out, sizeof out, objs[1].seed));
+    /* The owner held: read by attach at once, a request or not. */
+    cr_assert_eq(pxs_resolve_nb(ctx, &p[2], out, 100, NULL, &r), PXS_OK);
+    cr_assert(check_pattern(out, 100, objs[2].seed));
+    expect_resolve(&p[1], objs[1].size, objs[1].seed);
     peer_cont(peer.pid, waker);
     cr_assert_eq(peer_quit(&peer), 0);
 }

@@ -306,8 +306,9 @@ static pxs_status_t mapped_get(ucx_get_t *g, const ucx_blob_t *b, uint32_t slot)
     return checked_read(g, gen, ext, src);
 }
 
-/* What the owner's beat says of it (UCX_BEAT_FRESH_NS; no beat mapped:
- * as asleep). */
+/* What the owner's beat says of it (u->beat_fresh_ns; no beat mapped: as
+ * asleep), and whether it stopped polling with our gets in flight lately
+ * (ucx_stall.c): then it is taken to stall, however fresh its beat. */
 enum { OWNER_POLLS, OWNER_SLEEPS, OWNER_STALLS };
 static int owner_state(const ucx_get_t *g)
 {
@@ -315,8 +316,26 @@ static int owner_state(const ucx_get_t *g)
     uint64_t beat = q->beat ? atomic_load_explicit(q->beat, memory_order_relaxed) : 0;
     if (!beat) return OWNER_SLEEPS;
     /* A beat after the get started (another core's clock) is fresh too. */
-    return (int64_t)(g->sent_ns - beat) < (int64_t)UCX_BEAT_FRESH_NS ? OWNER_POLLS
-                                                                       : OWNER_STALLS;
+    if ((int64_t)(g->sent_ns - beat) >= (int64_t)g->u->beat_fresh_ns) return OWNER_STALLS;
+    uint64_t hold = atomic_load_explicit(&q->hold_until, memory_order_relaxed);
+    return (int64_t)(hold - g->sent_ns) > 0 ? OWNER_STALLS : OWNER_POLLS;
+}
+
+pxs_status_t pxs__ucx_attach_read(ucx_get_t *g)
+{
+    const ucx_peer_t *q = g->peer;
+    uint32_t slot = g->am_hdr.slot;
+    uint8_t *m = atomic_load_explicit(&q->mirror, memory_order_acquire);
+    /* The mirror the get was checked against (ucx_get), still mapped. */
+    if (!m || slot >= q->tab_slots || g->tab_raddr != q->tab_addr + slot * sizeof(uint64_t))
+        return PXS_ERR_TIMEOUT; /* the endpoint was reset meanwhile, as am_peer_reset says */
+    _Atomic uint64_t *gen = (_Atomic uint64_t *)m + slot;
+    ucx_ext_t *ext = (ucx_ext_t *)(m + (uint64_t)q->tab_slots * sizeof(uint64_t)) + slot;
+    pxs_status_t st = checked_read(g, gen, ext, NULL);
+    if (st == PXS_ERR_UNREACHABLE && atomic_exchange(&g->u->node_cma, false))
+        pxs_warn("ucx: process_vm_readv of owner %d not permitted (ptrace scope?); "
+                 "user buffers on this node are read through UCX", (int)g->peer->pid);
+    return st;
 }
 
 /* Ordinary memory of an owner on this node (ucx_node.c): UCX has the
@@ -463,6 +482,13 @@ static pxs_status_t ucx_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_
     g->rkey = rkey;
     if (g->peer->use_am) { /* one round trip; large objects: a lease, then a get */
         g->lease = p->size >= g->peer->lease_min;
+        /* Unanswered, it may be read by attach (ucx_stall.c); not a leased
+         * one, whose grant would then never be released. */
+        _Atomic uint64_t *gen;
+        ucx_ext_t *ext;
+        g->attach = !g->lease && g->peer->same_node &&
+                    atomic_load_explicit(&u->node_cma, memory_order_relaxed) &&
+                    mirror_map(g, &b, p->slot, &gen, &ext);
         pxs__ucx_am_get(g, b.data_addr, p->slot);
     }
     else issue_gen(g); /* generation, then bytes, then generation */

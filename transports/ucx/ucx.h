@@ -79,6 +79,8 @@ typedef struct {
     _Atomic uint32_t inflight;
     _Atomic int closing;       /* reset in progress: issue nothing new */
     _Atomic uint64_t alive_ns; /* last time the same-node owner was seen alive */
+    _Atomic uint64_t hold_until; /* same node: read by attach until then (ucx_stall.c) */
+    uint64_t hold_ns;          /* the last hold's length (under the lock) */
     bool use_am;               /* owner-validated gets to this owner */
     uint64_t lease_min;        /* am: objects this large are leased, then read by a UCP get */
     ucx_pace_t pace[UCX_PACE_SIZES]; /* same node */
@@ -114,6 +116,21 @@ typedef struct ucx_ext {
  * UCX_BEAT_EVERY_NS: readers load the line on every get. */
 #define UCX_BEAT_FRESH_NS 20000u
 #define UCX_BEAT_EVERY_NS 10000u
+/* An owner whose beat is this old while our gets wait for it, nothing
+ * having reached us for as long, has stopped polling with them in flight:
+ * ucx_stall.c then reads them by attach and, for UCX_STALL_HOLD_NS, reads
+ * all its ordinary memory that way. An owner whose core is shared with a
+ * busy process is descheduled every few ms; each time, gets sent while it
+ * ran waited for its next slice (busy-owner bandwidth at 64 KiB: 0.59 of
+ * MPI_Get). Far above UCX_BEAT_FRESH_NS: on 2 cores a polling owner was
+ * seen 28 us without a beat (other threads ran), and one serving a large
+ * get sends all along but may not beat within a progress call. */
+#define UCX_STALL_NS      200000u
+/* The hold's length: the first, and, for an owner that stalls again
+ * within UCX_STALL_HOLD_MAX_NS of its last hold's end (a busy core: again
+ * and again), twice the last, up to the most. */
+#define UCX_STALL_HOLD_NS     50000000ull
+#define UCX_STALL_HOLD_MAX_NS 3200000000ull
 
 /* The request of an owner-validated get. */
 typedef struct {
@@ -203,6 +220,10 @@ typedef struct ucx {
      * cma_get): objects up to cma_max; off after a refusal */
     _Atomic bool node_cma;
     uint64_t cma_max;
+    /* a beat this recent means the owner polls (PXS_UCX_BEAT_FRESH_US) */
+    uint64_t beat_fresh_ns;
+    _Atomic uint64_t stall_at; /* when ucx_stall.c last looked */
+    _Atomic uint64_t event_ns; /* when progress last found work */
     /* owners by owner id & (UCX_HOT - 1), for those reads without the lock */
     _Atomic(ucx_peer_t *) hot[UCX_HOT];
     /* slots of UCP gets in flight (ucx_ops.c) */
@@ -239,6 +260,7 @@ typedef struct ucx_get {
     bool leased;               /* the owner holds the object for us: release it */
     uint64_t pace_t0;          /* its time feeds peer->pace from then (ucx.c); 0: not */
     uint8_t pace;              /* how it counts there (ucx.c, PACE_WIN/PACE_TRY) */
+    bool attach;               /* am, same node: readable by attach (ucx_stall.c) */
     uint64_t sent_ns;          /* when the get started (start, ucx.c): before
                                 * its lease was asked for, if any */
     uint64_t lease_until_ns;   /* bytes read by then need no generation check */
@@ -266,6 +288,12 @@ ucx_get_t *pxs__ucx_op_give_up_peer(ucx_t *u, const ucx_peer_t *q);
 /* The rma protocol from its data phase: bytes, then the generation. */
 void pxs__ucx_rma_data(ucx_get_t *g);
 
+/* ucx.c: read an unanswered am get g (g->attach) by attach, with the
+ * checks of a same-node read, as if the owner had answered. */
+pxs_status_t pxs__ucx_attach_read(ucx_get_t *g);
+/* ucx_stall.c: called by progress; see UCX_STALL_NS. */
+void pxs__ucx_stall_check(ucx_t *u, uint64_t now);
+
 /* ucx_am.c */
 pxs_status_t pxs__ucx_am_init(ucx_t *u);
 void pxs__ucx_am_fini(ucx_t *u);
@@ -277,6 +305,13 @@ void pxs__ucx_am_peer_reset(ucx_t *u, const ucx_peer_t *q);
 void pxs__ucx_am_release(ucx_get_t *g);
 /* Take the get of id out of the reader's table (NULL: cancelled or done). */
 ucx_get_t *pxs__ucx_am_take(ucx_t *u, uint64_t id);
+/* Up to max ids of gets waiting for an owner on this node that stalls
+ * (ucx_stall.c): readable by attach, sent UCX_STALL_NS ago or more, to an
+ * owner held. */
+size_t pxs__ucx_am_stalled(ucx_t *u, uint64_t now, uint64_t *ids, size_t max);
+/* Take the get of id out of the table to read it ourselves: a cancel then
+ * waits until it completes (NULL: cancelled or done). */
+ucx_get_t *pxs__ucx_am_take_to_read(ucx_t *u, uint64_t id);
 /* Settle the get a reply answers, its bytes (if any) all in data. */
 void pxs__ucx_am_settle(ucx_t *u, const am_rep_t *r, const void *data, size_t len);
 /* Owner: check a request and say what to answer (ucx_am.c), and send one

@@ -259,6 +259,36 @@ ucx_get_t *pxs__ucx_am_take(ucx_t *u, uint64_t id)
     return g;
 }
 
+size_t pxs__ucx_am_stalled(ucx_t *u, uint64_t now, uint64_t *ids, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&u->am_lock);
+    for (uint32_t i = 0; i < u->am_cap && n < max; i++) {
+        const ucx_get_t *g = u->am_gets[i];
+        if (g && g->attach && now - g->sent_ns >= UCX_STALL_NS &&
+            (int64_t)(atomic_load(&g->peer->hold_until) - now) > 0)
+            ids[n++] = g->id;
+    }
+    pthread_mutex_unlock(&u->am_lock);
+    return n;
+}
+
+ucx_get_t *pxs__ucx_am_take_to_read(ucx_t *u, uint64_t id)
+{
+    uint32_t idx = (uint32_t)id;
+    ucx_get_t *g = NULL;
+    pthread_mutex_lock(&u->am_lock);
+    if (idx < u->am_cap && u->am_gets[idx] && u->am_gets[idx]->id == id) {
+        g = u->am_gets[idx];
+        u->am_gets[idx] = NULL;
+        u->am_free[u->am_nfree++] = idx;
+        /* Before the lock goes: a cancel that finds g gone waits for it. */
+        atomic_store(&g->receiving, 1);
+    }
+    pthread_mutex_unlock(&u->am_lock);
+    return g;
+}
+
 static void rndv_done(void *request, ucs_status_t status, size_t length, void *user_data)
 {
     (void)length;

@@ -27,10 +27,17 @@
 
 pxs_status_t pxs__ucx_node_init(ucx_t *u)
 {
+    uint64_t fresh_us;
     pxs_status_t st = pxs__ucx_env_num("PXS_UCX_NODE_CMA_MAX", UCX_NODE_CMA_MAX_DEFAULT,
                                        UINT64_MAX, "bytes", &u->cma_max);
+    /* How recent an owner's beat must be to count on its answer (ucx.h). */
+    if (st == PXS_OK)
+        st = pxs__ucx_env_num("PXS_UCX_BEAT_FRESH_US", UCX_BEAT_FRESH_NS / 1000, 3600000000ull,
+                              "us", &fresh_us);
+    if (st != PXS_OK) return st;
+    u->beat_fresh_ns = fresh_us * 1000ull;
     const char *env = getenv("PXS_UCX_NODE_MAP");
-    if (st != PXS_OK || (env && !strcmp(env, "0")) || !u->node_one_sided) return st;
+    if ((env && !strcmp(env, "0")) || !u->node_one_sided) return PXS_OK;
     atomic_store(&u->node_cma, u->cma_max > 0); /* 0: off */
     if (pxs__conn_node_init(&u->node_rd, u->conn->ctx) != PXS_OK)
         pxs_debug("ucx: no shm reader; pxs_alloc objects on this node go through UCX");

@@ -115,7 +115,8 @@ static void *progress_thread(void *arg)
             if (!atomic_load(&u->own_gets)) continue;
         }
         unsigned n = 0;
-        while (ucp_worker_progress(u->worker)) n++;
+        while (ucp_worker_progress(u->worker)) /* beat while draining, as progress does */
+            if (++n % 8 == 0) pxs__ucx_beat(u, pxs__now_ns());
         /* Readers come in bursts: after work, keep polling a little while
          * (PXS_UCX_SPIN_US) instead of paying a wake-up per request. */
         uint64_t now = pxs__now_ns();
@@ -241,6 +242,8 @@ int pxs__ucx_progress(pxs_conn_t *conn)
         if (++n % 8 == 0) pxs__ucx_beat(u, pxs__now_ns());
     uint64_t now = pxs__now_ns();
     pxs__ucx_beat(u, now);
+    if (n) atomic_store_explicit(&u->event_ns, now, memory_order_relaxed);
+    pxs__ucx_stall_check(u, now);
     if (u->thread_on) {
         atomic_store_explicit(&u->app_progress_ns, now, memory_order_relaxed);
         atomic_fetch_sub_explicit(&u->app_inside, 1, memory_order_relaxed);
