@@ -244,8 +244,10 @@ static pxs_status_t table_add(ucx_t *u, ucx_get_t *g)
     return PXS_OK;
 }
 
-/* Take g out of the table if it is still there; returns it or NULL. */
-ucx_get_t *pxs__ucx_am_take(ucx_t *u, uint64_t id)
+/* Take g out of the table if it is still there; returns it or NULL.
+ * to_read: we read it ourselves (ucx_stall.c), marked receiving before
+ * the lock goes, so that a cancel that finds it gone waits for it. */
+static ucx_get_t *take(ucx_t *u, uint64_t id, bool to_read)
 {
     uint32_t idx = (uint32_t)id;
     ucx_get_t *g = NULL;
@@ -254,10 +256,15 @@ ucx_get_t *pxs__ucx_am_take(ucx_t *u, uint64_t id)
         g = u->am_gets[idx];
         u->am_gets[idx] = NULL;
         u->am_free[u->am_nfree++] = idx;
+        if (to_read) atomic_store(&g->receiving, 1);
     }
     pthread_mutex_unlock(&u->am_lock);
     return g;
 }
+
+ucx_get_t *pxs__ucx_am_take(ucx_t *u, uint64_t id) { return take(u, id, false); }
+
+ucx_get_t *pxs__ucx_am_take_to_read(ucx_t *u, uint64_t id) { return take(u, id, true); }
 
 size_t pxs__ucx_am_stalled(ucx_t *u, uint64_t now, uint64_t *ids, size_t max)
 {
@@ -271,22 +278,6 @@ size_t pxs__ucx_am_stalled(ucx_t *u, uint64_t now, uint64_t *ids, size_t max)
     }
     pthread_mutex_unlock(&u->am_lock);
     return n;
-}
-
-ucx_get_t *pxs__ucx_am_take_to_read(ucx_t *u, uint64_t id)
-{
-    uint32_t idx = (uint32_t)id;
-    ucx_get_t *g = NULL;
-    pthread_mutex_lock(&u->am_lock);
-    if (idx < u->am_cap && u->am_gets[idx] && u->am_gets[idx]->id == id) {
-        g = u->am_gets[idx];
-        u->am_gets[idx] = NULL;
-        u->am_free[u->am_nfree++] = idx;
-        /* Before the lock goes: a cancel that finds g gone waits for it. */
-        atomic_store(&g->receiving, 1);
-    }
-    pthread_mutex_unlock(&u->am_lock);
-    return g;
 }
 
 static void rndv_done(void *request, ucs_status_t status, size_t length, void *user_data)
