@@ -51,8 +51,9 @@ _Static_assert(sizeof(ucx_get_t) <= PXS_REQ_SCRATCH, "get state exceeds request 
  * which the core calls next on this thread with the same description
  * (resolve.c, resolve_start): the owner and key, so that get looks up
  * nothing again, and for pace the moment both ways are timed from, so
- * that the request's cost counts against am, whose cost it is. */
-static __thread struct {
+ * that the request's cost counts against am, whose cost it is. Initial-exec,
+ * as the memo's pointer (wire_memo.c): one load, no __tls_get_addr per get. */
+static __thread __attribute__((tls_model("initial-exec"))) struct {
     const ucx_t *u;
     const pxs_pdesc_t *p; /* NULL: nothing left */
     ucx_peer_t *q;
@@ -246,19 +247,33 @@ static pxs_status_t start(ucx_t *u, const pxs_pdesc_t *p, ucx_get_t *g, ucp_rkey
 /* The owner's mirror words of slot (generation, extent), mapped here: UCX
  * maps memory it allocated into readers on the owner's node when it
  * unpacks the key, and the peer keeps where (ucx_peer.c, ep_connect).
- * False where it does not, or the blob names another mirror than the one
- * mapped (slot < b->tab_slots: blob_parse). */
+ * False where it does not (a reset unmapped it), or (tab_addr, tab_slots)
+ * name another mirror than the one mapped, or slot lies beyond it. */
+static bool mirror_words(const ucx_peer_t *q, uint64_t tab_addr, uint32_t tab_slots,
+                         uint32_t slot, _Atomic uint64_t **gen_p, ucx_ext_t **ext_p)
+{
+    uint8_t *m = atomic_load_explicit(&q->mirror, memory_order_acquire);
+    if (!m || tab_addr != q->tab_addr || tab_slots != q->tab_slots || slot >= tab_slots)
+        return false;
+    *gen_p = (_Atomic uint64_t *)m + slot;
+    *ext_p = (ucx_ext_t *)(m + (uint64_t)tab_slots * sizeof(uint64_t)) + slot;
+    return true;
+}
+
+/* mirror_words for the mirror a blob names, if it has extents. */
 static bool mirror_map(const ucx_get_t *g, const ucx_blob_t *b, uint32_t slot,
                        _Atomic uint64_t **gen_p, ucx_ext_t **ext_p)
 {
-    const ucx_peer_t *q = g->peer;
-    uint8_t *m = atomic_load_explicit(&q->mirror, memory_order_acquire);
-    if (!m || !(b->flags & UCX_BLOB_EXTENTS) || b->tab_addr != q->tab_addr ||
-        b->tab_slots != q->tab_slots)
-        return false;
-    *gen_p = (_Atomic uint64_t *)m + slot;
-    *ext_p = (ucx_ext_t *)(m + (uint64_t)q->tab_slots * sizeof(uint64_t)) + slot;
-    return true;
+    return (b->flags & UCX_BLOB_EXTENTS) &&
+           mirror_words(g->peer, b->tab_addr, b->tab_slots, slot, gen_p, ext_p);
+}
+
+/* The kernel refused an attach (ptrace scope): the path goes off, said once. */
+static void cma_refused(const ucx_get_t *g)
+{
+    if (atomic_exchange(&g->u->node_cma, false))
+        pxs_warn("ucx: process_vm_readv of owner %d not permitted (ptrace scope?); "
+                 "user buffers on this node are read through UCX", (int)g->peer->pid);
 }
 
 /* Read the object from src (mapped here) or, src NULL, from the owner's
@@ -325,16 +340,14 @@ pxs_status_t pxs__ucx_attach_read(ucx_get_t *g)
 {
     const ucx_peer_t *q = g->peer;
     uint32_t slot = g->am_hdr.slot;
-    uint8_t *m = atomic_load_explicit(&q->mirror, memory_order_acquire);
+    _Atomic uint64_t *gen;
+    ucx_ext_t *ext;
     /* The mirror the get was checked against (ucx_get), still mapped. */
-    if (!m || slot >= q->tab_slots || g->tab_raddr != q->tab_addr + slot * sizeof(uint64_t))
+    if (!mirror_words(q, g->tab_raddr - (uint64_t)slot * sizeof(uint64_t), q->tab_slots, slot,
+                      &gen, &ext))
         return PXS_ERR_TIMEOUT; /* the endpoint was reset meanwhile, as am_peer_reset says */
-    _Atomic uint64_t *gen = (_Atomic uint64_t *)m + slot;
-    ucx_ext_t *ext = (ucx_ext_t *)(m + (uint64_t)q->tab_slots * sizeof(uint64_t)) + slot;
     pxs_status_t st = checked_read(g, gen, ext, NULL);
-    if (st == PXS_ERR_UNREACHABLE && atomic_exchange(&g->u->node_cma, false))
-        pxs_warn("ucx: process_vm_readv of owner %d not permitted (ptrace scope?); "
-                 "user buffers on this node are read through UCX", (int)g->peer->pid);
+    if (st == PXS_ERR_UNREACHABLE) cma_refused(g);
     return st;
 }
 
@@ -375,9 +388,7 @@ static pxs_status_t cma_get(ucx_get_t *g, const ucx_blob_t *b, uint32_t slot, bo
     pxs_status_t st = checked_read(g, gen, ext, NULL);
     if (st == PXS_OK && pace) pace_note(&pace_of(g)->cma_ns, pxs__now_ns() - g->sent_ns, pace);
     if (st != PXS_ERR_UNREACHABLE) return st;
-    if (atomic_exchange(&u->node_cma, false))
-        pxs_warn("ucx: process_vm_readv of owner %d not permitted (ptrace scope?); "
-                 "user buffers on this node are read through UCX", (int)g->peer->pid);
+    cma_refused(g);
     return PXS_ERR_UNSUPPORTED;
 }
 
