@@ -493,11 +493,10 @@ static pxs_status_t ucx_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_
     g->rkey = rkey;
     if (g->peer->use_am) { /* one round trip; large objects: a lease, then a get */
         g->lease = p->size >= g->peer->lease_min;
-        /* Unanswered, it may be read by attach (ucx_stall.c); not a leased
-         * one, whose grant would then never be released. */
+        /* Unanswered, it may be read by attach (ucx_stall.c). */
         _Atomic uint64_t *gen;
         ucx_ext_t *ext;
-        g->attach = !g->lease && g->peer->same_node &&
+        g->attach = g->peer->same_node &&
                     atomic_load_explicit(&u->node_cma, memory_order_relaxed) &&
                     mirror_map(g, &b, p->slot, &gen, &ext);
         pxs__ucx_am_get(g, b.data_addr, p->slot);

@@ -253,7 +253,7 @@ typedef struct ucx_get {
     _Atomic int32_t result;    /* for checks: PXS_INPROGRESS until done */
     /* am protocol */
     uint64_t id;
-    am_req_t am_hdr;           /* must outlive the send */
+    am_req_t am_hdr;           /* its request (sent from a copy) */
     _Atomic(void *) recv_req;  /* rendezvous receive into dst */
     _Atomic int receiving;
     bool lease;                /* ask for a lease, then get the bytes (ucx_am.c) */
@@ -261,6 +261,7 @@ typedef struct ucx_get {
     uint64_t pace_t0;          /* its time feeds peer->pace from then (ucx.c); 0: not */
     uint8_t pace;              /* how it counts there (ucx.c, PACE_WIN/PACE_TRY) */
     bool attach;               /* am, same node: readable by attach (ucx_stall.c) */
+    bool ghost;                /* a leased get taken back: releases a late grant (ucx_am.c) */
     uint64_t sent_ns;          /* when the get started (start, ucx.c): before
                                 * its lease was asked for, if any */
     uint64_t lease_until_ns;   /* bytes read by then need no generation check */
@@ -310,7 +311,8 @@ ucx_get_t *pxs__ucx_am_take(ucx_t *u, uint64_t id);
  * owner held. */
 size_t pxs__ucx_am_stalled(ucx_t *u, uint64_t now, uint64_t *ids, size_t max);
 /* Take the get of id out of the table to read it ourselves: a cancel then
- * waits until it completes (NULL: cancelled or done). */
+ * waits until it completes (NULL: cancelled or done). A leased one leaves
+ * a ghost in its place, which sends the release of a late grant. */
 ucx_get_t *pxs__ucx_am_take_to_read(ucx_t *u, uint64_t id);
 /* Settle the get a reply answers, its bytes (if any) all in data. */
 void pxs__ucx_am_settle(ucx_t *u, const am_rep_t *r, const void *data, size_t len);

@@ -244,27 +244,63 @@ static pxs_status_t table_add(ucx_t *u, ucx_get_t *g)
     return PXS_OK;
 }
 
-/* Take g out of the table if it is still there; returns it or NULL.
- * to_read: we read it ourselves (ucx_stall.c), marked receiving before
- * the lock goes, so that a cancel that finds it gone waits for it. */
-static ucx_get_t *take(ucx_t *u, uint64_t id, bool to_read)
+/* What a take may find under an id. */
+enum { TAKE_GET, TAKE_TO_READ, TAKE_ANY };
+
+/* A leased get taken back (ucx_stall.c) leaves this in its place: the
+ * owner may still grant the lease, and its evict would wait for the
+ * release until its timeout. NULL without memory: g is not taken then. */
+static ucx_get_t *ghost_of(const ucx_get_t *g)
+{
+    ucx_get_t *h = calloc(1, sizeof *h);
+    if (!h) return NULL;
+    h->u = g->u;
+    h->peer = g->peer;
+    h->id = g->id;
+    h->expect = g->expect;
+    h->am_hdr = g->am_hdr;
+    h->ghost = true;
+    return h;
+}
+
+/* Take the entry of id out of the table if it is still there; returns it
+ * or NULL. TAKE_GET: only a get (a ghost shares its get's id); TAKE_ANY:
+ * a ghost too (an answer settles either); TAKE_TO_READ: a get we read
+ * ourselves (ucx_stall.c), marked receiving before the lock goes, so that
+ * a cancel that finds it gone waits for it. */
+static ucx_get_t *take(ucx_t *u, uint64_t id, int how)
 {
     uint32_t idx = (uint32_t)id;
     ucx_get_t *g = NULL;
     pthread_mutex_lock(&u->am_lock);
-    if (idx < u->am_cap && u->am_gets[idx] && u->am_gets[idx]->id == id) {
+    if (idx < u->am_cap && u->am_gets[idx] && u->am_gets[idx]->id == id &&
+        (how == TAKE_ANY || !u->am_gets[idx]->ghost)) {
         g = u->am_gets[idx];
-        u->am_gets[idx] = NULL;
-        u->am_free[u->am_nfree++] = idx;
-        if (to_read) atomic_store(&g->receiving, 1);
+        ucx_get_t *ghost = how == TAKE_TO_READ && g->lease ? ghost_of(g) : NULL;
+        if (how == TAKE_TO_READ && g->lease && !ghost) {
+            g = NULL; /* it waits for the owner, as it would have anyway */
+        } else if (ghost) {
+            u->am_gets[idx] = ghost;
+        } else {
+            u->am_gets[idx] = NULL;
+            u->am_free[u->am_nfree++] = idx;
+        }
+        if (g && how == TAKE_TO_READ) atomic_store(&g->receiving, 1);
     }
     pthread_mutex_unlock(&u->am_lock);
     return g;
 }
 
-ucx_get_t *pxs__ucx_am_take(ucx_t *u, uint64_t id) { return take(u, id, false); }
+ucx_get_t *pxs__ucx_am_take(ucx_t *u, uint64_t id) { return take(u, id, TAKE_GET); }
 
-ucx_get_t *pxs__ucx_am_take_to_read(ucx_t *u, uint64_t id) { return take(u, id, true); }
+ucx_get_t *pxs__ucx_am_take_to_read(ucx_t *u, uint64_t id) { return take(u, id, TAKE_TO_READ); }
+
+/* An answer found a ghost: release what the owner granted. */
+static void ghost_settle(ucx_get_t *h, pxs_status_t st)
+{
+    if (st == PXS_OK) pxs__ucx_am_release(h);
+    free(h);
+}
 
 size_t pxs__ucx_am_stalled(ucx_t *u, uint64_t now, uint64_t *ids, size_t max)
 {
@@ -272,7 +308,7 @@ size_t pxs__ucx_am_stalled(ucx_t *u, uint64_t now, uint64_t *ids, size_t max)
     pthread_mutex_lock(&u->am_lock);
     for (uint32_t i = 0; i < u->am_cap && n < max; i++) {
         const ucx_get_t *g = u->am_gets[i];
-        if (g && g->attach && now - g->sent_ns >= UCX_STALL_NS &&
+        if (g && g->attach && !g->ghost && now - g->sent_ns >= UCX_STALL_NS &&
             (int64_t)(atomic_load(&g->peer->hold_until) - now) > 0)
             ids[n++] = g->id;
     }
@@ -292,8 +328,12 @@ static void rndv_done(void *request, ucs_status_t status, size_t length, void *u
 /* A reply whose bytes (if any) are all in data: settle its get. */
 void pxs__ucx_am_settle(ucx_t *u, const am_rep_t *r, const void *data, size_t len)
 {
-    ucx_get_t *g = pxs__ucx_am_take(u, r->id);
+    ucx_get_t *g = take(u, r->id, TAKE_ANY);
     if (!g) return; /* cancelled meanwhile: drop it */
+    if (g->ghost) {
+        ghost_settle(g, r->status);
+        return;
+    }
     if (r->status != PXS_OK) {
         pxs__ucx_get_finish(g, r->status);
         return;
@@ -328,8 +368,12 @@ static ucs_status_t on_reply(void *arg, const void *header, size_t header_len, v
         pxs__ucx_am_settle(u, &r, data, len);
         return UCS_OK;
     }
-    ucx_get_t *g = pxs__ucx_am_take(u, r.id);
+    ucx_get_t *g = take(u, r.id, TAKE_ANY);
     if (!g) return UCS_OK; /* cancelled meanwhile: drop it */
+    if (g->ghost) { /* a grant is never sent so: nothing to release */
+        ghost_settle(g, PXS_ERR_CORRUPT);
+        return UCS_OK;
+    }
     if (r.status != PXS_OK || g->lease || len != g->size) {
         pxs__ucx_get_finish(g, r.status != PXS_OK ? r.status : PXS_ERR_CORRUPT);
         return UCS_OK;
@@ -346,12 +390,21 @@ static ucs_status_t on_reply(void *arg, const void *header, size_t header_len, v
     return UCS_INPROGRESS;
 }
 
+/* A lease request in flight. Its own copy: its get may be cancelled, or
+ * taken back (ucx_stall.c), and end before UCX has sent it. */
+typedef struct {
+    ucx_t *u;
+    am_req_t hdr;
+} lsend_t;
+
 static void request_sent(void *request, ucs_status_t status, void *user_data)
 {
-    ucx_get_t *g = user_data;
+    lsend_t *s = user_data;
     if (request) ucp_request_free(request);
-    if (status != UCS_OK && pxs__ucx_am_take(g->u, g->id))
+    ucx_get_t *g;
+    if (status != UCS_OK && (g = pxs__ucx_am_take(s->u, s->hdr.id)))
         pxs__ucx_get_finish(g, pxs__ucx_status(status));
+    free(s);
 }
 
 pxs_status_t pxs__ucx_am_get(ucx_get_t *g, uint64_t addr, uint32_t slot)
@@ -370,8 +423,14 @@ pxs_status_t pxs__ucx_am_get(ucx_get_t *g, uint64_t addr, uint32_t slot)
         pxs__ucx_batch_add(g);
         return PXS_OK;
     }
-    pxs__ucx_am_send(g->peer->ep, AM_REQ, &g->am_hdr, sizeof g->am_hdr, NULL, 0,
-                     UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER, request_sent, g);
+    lsend_t *s = malloc(sizeof *s);
+    if (!s) {
+        if (pxs__ucx_am_take(u, g->id)) pxs__ucx_get_finish(g, PXS_ERR_NO_MEMORY);
+        return PXS_ERR_NO_MEMORY;
+    }
+    *s = (lsend_t){.u = u, .hdr = g->am_hdr};
+    pxs__ucx_am_send(g->peer->ep, AM_REQ, &s->hdr, sizeof s->hdr, NULL, 0,
+                     UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER, request_sent, s);
     return PXS_OK;
 }
 
@@ -423,8 +482,9 @@ void pxs__ucx_am_peer_reset(ucx_t *u, const ucx_peer_t *q)
         for (uint32_t i = 0; i < u->am_cap && !g; i++)
             if (u->am_gets[i] && u->am_gets[i]->peer == q) g = u->am_gets[i];
         pthread_mutex_unlock(&u->am_lock);
-        if (!g || !(g = pxs__ucx_am_take(u, g->id))) return;
-        pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
+        if (!g || !(g = take(u, g->id, TAKE_ANY))) return;
+        if (g->ghost) free(g); /* nothing to release on a closed endpoint */
+        else pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
     }
 }
 
@@ -459,6 +519,8 @@ pxs_status_t pxs__ucx_am_init(ucx_t *u)
 
 void pxs__ucx_am_fini(ucx_t *u)
 {
+    for (uint32_t i = 0; i < u->am_cap; i++)
+        if (u->am_gets[i] && u->am_gets[i]->ghost) free(u->am_gets[i]);
     free(u->slots);
     free(u->am_gets);
     free(u->am_free);
