@@ -17,9 +17,8 @@
 #include <string.h>
 
 #include "mpi_int.h"
+#include "mpi_wire.h"
 
-#define BLOB_LEN 40 /* group u64, rank u32, slots u32, data u64, table u64, flags u64 */
-#define BLOB_NODE 1u /* flag: the shm blob of the object follows (node_get) */
 #define CHUNK    (1u << 30)
 #define ALIGN    64
 #define GSPAN    512 /* slots read as one span of the generation table, at most */
@@ -253,7 +252,7 @@ static pxs_status_t mc_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *blob,
                             size_t *len_p)
 {
     pxs_mpi_t *m = c->priv;
-    if (cap < BLOB_LEN + PXS_SHM_BLOB_LEN) return PXS_ERR_NO_RESOURCE;
+    if (cap < PXS_MPI_BLOB_LEN + PXS_SHM_BLOB_LEN) return PXS_ERR_NO_RESOURCE;
     MPI_Aint data = 0, tab = 0;
     MPI_Get_address(o->addr, &data);
     MPI_Get_address((void *)m->tab_attached, &tab);
@@ -264,9 +263,9 @@ static pxs_status_t mc_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *blob,
     pxs_wr64(blob + 24, (uint64_t)tab);
     /* The object as the shm connector names it: readers on this node read
      * it without MPI (node_get). */
-    pxs__conn_node_blob(c, o, blob + BLOB_LEN);
-    pxs_wr64(blob + 32, BLOB_NODE);
-    *len_p = BLOB_LEN + PXS_SHM_BLOB_LEN;
+    pxs__conn_node_blob(c, o, blob + PXS_MPI_BLOB_LEN);
+    pxs_wr64(blob + 32, PXS_MPI_BLOB_NODE);
+    *len_p = PXS_MPI_BLOB_LEN + PXS_SHM_BLOB_LEN;
     return PXS_OK;
 }
 
@@ -275,35 +274,30 @@ static pxs_status_t mc_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *blob,
 typedef struct {
     int rank;
     uint64_t data, tab;
-    const uint8_t *sb; /* BLOB_NODE: the shm blob, else NULL */
+    const uint8_t *sb; /* PXS_MPI_BLOB_NODE: the shm blob, else NULL */
     bool attach;       /* sb names ordinary memory (read by attach) */
 } blob_t;
 
+/* p's blob (pxs__mpi_blob_decode), checked against our communicator. The
+ * statuses rank as they always did: length and flags, FOREIGN, rank and
+ * slot, owner, then a node part that contradicts the address. */
 static pxs_status_t blob_parse(pxs_conn_t *c, const pxs_pdesc_t *p, blob_t *b)
 {
     pxs_mpi_t *m = c->priv;
-    if (p->blob_len < BLOB_LEN) return PXS_ERR_CORRUPT;
-    uint64_t flags = pxs_rd64(p->blob + 32);
-    if ((flags & ~(uint64_t)BLOB_NODE) ||
-        p->blob_len != BLOB_LEN + (flags & BLOB_NODE ? PXS_SHM_BLOB_LEN : 0))
-        return PXS_ERR_CORRUPT;
-    if (pxs_rd64(p->blob) != pxs_group_info(c->ctx, NULL, NULL)) {
+    pxs_mpi_blob_t w;
+    pxs_status_t st = pxs__mpi_blob_decode(p->blob, p->blob_len, &w);
+    if (!w.parsed) return st;
+    if (w.group != pxs_group_info(c->ctx, NULL, NULL)) {
         pxs_debug("mpi proxy from another communicator or job");
         return PXS_ERR_FOREIGN;
     }
-    uint32_t rank = pxs_rd32(p->blob + 8), slots = pxs_rd32(p->blob + 12);
-    if (rank >= (uint32_t)m->size || p->slot >= slots) return PXS_ERR_CORRUPT;
+    if (w.rank >= (uint32_t)m->size || p->slot >= w.slots) return PXS_ERR_CORRUPT;
     pxs_peer_t peer;
-    if (pxs_group_peer(c->ctx, (int)rank, &peer) != PXS_OK || peer.owner_id != p->owner)
+    if (pxs_group_peer(c->ctx, (int)w.rank, &peer) != PXS_OK || peer.owner_id != p->owner)
         return PXS_ERR_CORRUPT; /* the rank named is not the proxy's owner */
-    b->rank = (int)rank;
-    b->data = pxs_rd64(p->blob + 16);
-    b->tab = pxs_rd64(p->blob + 24);
-    b->sb = flags & BLOB_NODE ? p->blob + BLOB_LEN : NULL;
-    /* Ordinary memory has one address, whichever way it is read. */
-    uint64_t at;
-    b->attach = b->sb && pxs__conn_node_attach(b->sb, &at);
-    if (b->attach && at != b->data) return PXS_ERR_CORRUPT;
+    if (st != PXS_OK) return st;
+    *b = (blob_t){.rank = (int)w.rank, .data = w.data, .tab = w.tab, .sb = w.sb,
+                  .attach = w.attach};
     return PXS_OK;
 }
 

@@ -2,11 +2,11 @@
  * names, chosen by hash, in an MPI_Win_allocate window read and written
  * one-sidedly inside one MPI_Win_lock_all epoch.
  *
- * Share layout: a 64-byte header (closed flag), then buckets of a 64-byte
- * header (a reserved word, the overflow flag) and ENTRIES entries of ENTRY
- * bytes.
+ * Share layout (mpi_wire.h, which reads it): a 64-byte header (closed
+ * flag), then buckets of a 64-byte header (a reserved word, the overflow
+ * flag) and PXS_MPI_ENTRIES entries of PXS_MPI_ENTRY bytes.
  * Entry: state u64 (0 free, 1 used), check u64 (CRC-32C of the rest),
- * publisher rank u32, proxy length u32, name[NAME_CAP], proxy bytes.
+ * publisher rank u32, proxy length u32, name[PXS_MPI_NAME_CAP], proxy bytes.
  * Readers take no lock: they read a whole bucket in one MPI_Get and trust
  * an entry only if its check matches, so a write racing the read is
  * retried, never returned. Writers to one rank's share serialise on an
@@ -19,19 +19,16 @@
 #include <string.h>
 
 #include "mpi_int.h"
+#include "mpi_wire.h"
 
-#define SHARE_HDR   64
-#define BUCKET_HDR  64
-#define ENTRIES     4
-#define ENTRY       1024
-#define NAME_CAP    (PXS_NAME_MAX + 1)
-#define ENTRY_HDR   (8 + 8 + 4 + 4 + NAME_CAP)
-#define BUCKET      (BUCKET_HDR + ENTRIES * ENTRY)
 #define MAX_RETRIES 1000
 
-_Static_assert(ENTRY_HDR + PXS_MPI_DIR_PROXY_MAX == ENTRY, "entry layout");
+_Static_assert(PXS_MPI_ENTRY_PROXY_MAX == PXS_MPI_DIR_PROXY_MAX, "entry layout");
 
-static MPI_Aint bucket_disp(uint32_t b) { return SHARE_HDR + (MPI_Aint)b * BUCKET; }
+static MPI_Aint bucket_disp(uint32_t b)
+{
+    return PXS_MPI_SHARE_HDR + (MPI_Aint)b * PXS_MPI_BUCKET;
+}
 
 /* FNV-1a, then a finalizer (MurmurHash3's fmix64): FNV's high bits barely
  * move for names that differ only at the end ("field/0/12", "field/0/13"),
@@ -56,7 +53,7 @@ int pxs_mpi_name_home(const pxs_mpi_t *m, const char *name)
 pxs_status_t pxs__mpi_dir_create(pxs_mpi_t *m, uint32_t buckets)
 {
     m->dir_buckets = buckets;
-    MPI_Aint bytes = SHARE_HDR + (MPI_Aint)buckets * BUCKET;
+    MPI_Aint bytes = PXS_MPI_SHARE_HDR + (MPI_Aint)buckets * PXS_MPI_BUCKET;
     int rc = MPI_Win_allocate(bytes, 1, MPI_INFO_NULL, m->comm, &m->dir_base, &m->dir_win);
     if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "MPI_Win_allocate (directory)");
     MPI_Win_set_errhandler(m->dir_win, MPI_ERRORS_RETURN);
@@ -94,30 +91,14 @@ void pxs__mpi_dir_free(pxs_mpi_t *m)
     m->dir_base = NULL;
 }
 
-static uint32_t entry_check(const uint8_t *e)
-{
-    uint32_t len = pxs_rd32(e + 20);
-    if (len > PXS_MPI_DIR_PROXY_MAX) return 0;
-    return pxs__crc32c(pxs__crc32c(0, e, 8), e + 16, ENTRY_HDR - 16 + len) | 1u;
-}
-
-static bool entry_valid(const uint8_t *e)
-{
-    return pxs_rd64(e) == 1 && pxs_rd64(e + 8) == entry_check(e);
-}
-
-static bool entry_is(const uint8_t *e, const char *name)
-{
-    return strncmp((const char *)e + 24, name, NAME_CAP) == 0;
-}
-
 /* Read share header and one bucket of `home` in one round trip. */
 static pxs_status_t read_bucket(pxs_mpi_t *m, int home, uint32_t b, uint8_t *bk, bool *closed)
 {
     uint64_t hdr = 0;
     int rc = MPI_Get(&hdr, 8, MPI_BYTE, home, 0, 8, MPI_BYTE, m->dir_win);
     if (rc == MPI_SUCCESS)
-        rc = MPI_Get(bk, BUCKET, MPI_BYTE, home, bucket_disp(b), BUCKET, MPI_BYTE, m->dir_win);
+        rc = MPI_Get(bk, PXS_MPI_BUCKET, MPI_BYTE, home, bucket_disp(b), PXS_MPI_BUCKET,
+                     MPI_BYTE, m->dir_win);
     if (rc == MPI_SUCCESS) rc = MPI_Win_flush(home, m->dir_win);
     if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "directory read");
     *closed = hdr != 0;
@@ -141,7 +122,7 @@ pxs_status_t pxs_mpi_name_lookup(pxs_mpi_t *m, const char *name, pxs_proxy_t *pr
     uint64_t h = name_hash(name);
     int home = (int)(h % (uint64_t)m->size);
     uint32_t b = (uint32_t)((h >> 32) % m->dir_buckets);
-    uint8_t bk[BUCKET] __attribute__((aligned(64)));
+    uint8_t bk[PXS_MPI_BUCKET] __attribute__((aligned(64)));
     st = PXS_ERR_NOT_FOUND;
     for (uint32_t probe = 0, tries = 0; probe < m->dir_buckets && tries < MAX_RETRIES; tries++) {
         bool closed;
@@ -154,22 +135,13 @@ pxs_status_t pxs_mpi_name_lookup(pxs_mpi_t *m, const char *name, pxs_proxy_t *pr
             st = PXS_ERR_UNREACHABLE; /* its home rank has left */
             break;
         }
-        bool torn = false, found = false;
-        for (int i = 0; i < ENTRIES && !found; i++) {
-            const uint8_t *e = bk + BUCKET_HDR + i * ENTRY;
-            if (pxs_rd64(e) == 0) continue;
-            if (!entry_valid(e)) {
-                /* Being written, or read while written: only a retry can
-                 * tell whether it is ours. */
-                torn = true;
-                continue;
-            }
-            if (!entry_is(e, name)) continue;
-            st = pxs_proxy_decode(e + ENTRY_HDR, pxs_rd32(e + 20), proxy_p);
-            found = true;
+        bool torn, found;
+        pxs_status_t fs = pxs__mpi_bucket_scan(bk, name, proxy_p, &found, &torn);
+        if (found) {
+            st = fs;
+            break;
         }
-        if (found) break;
-        if (torn) continue;
+        if (torn) continue; /* only a retry can tell whether a torn entry is ours */
         if (!pxs_rd64(bk + 8)) break; /* never overflowed: not here */
         b = (b + 1) % m->dir_buckets;
         probe++;
@@ -194,7 +166,7 @@ static pxs_status_t walk(pxs_mpi_t *m, const char *name, bucket_fn fn, void *arg
     uint64_t h = name_hash(name);
     int home = (int)(h % (uint64_t)m->size);
     uint32_t b = (uint32_t)((h >> 32) % m->dir_buckets);
-    uint8_t bk[BUCKET] __attribute__((aligned(64)));
+    uint8_t bk[PXS_MPI_BUCKET] __attribute__((aligned(64)));
     /* MPI may grant a lock lazily, at the epoch's first operation: with no
      * operation on the lock window, osc/pt2pt let two writers of one share
      * in at once (one overwrote the other's new entry). A flushed get in
@@ -231,10 +203,10 @@ static pxs_status_t pub_fn(pxs_mpi_t *m, int home, uint32_t b, uint8_t *bk, void
 {
     pub_t *a = arg;
     int slot = -1;
-    for (int i = 0; i < ENTRIES; i++) {
-        const uint8_t *e = bk + BUCKET_HDR + i * ENTRY;
+    for (int i = 0; i < PXS_MPI_ENTRIES; i++) {
+        const uint8_t *e = bk + PXS_MPI_BUCKET_HDR + i * PXS_MPI_ENTRY;
         /* Under the writer lock no write is in flight: entries are whole. */
-        if (pxs_rd64(e) == 1 && entry_is(e, a->name)) return PXS_ERR_EXISTS;
+        if (pxs_rd64(e) == 1 && pxs__mpi_entry_is(e, a->name)) return PXS_ERR_EXISTS;
         if (pxs_rd64(e) == 0 && slot < 0) slot = i;
     }
     if (slot < 0) {
@@ -249,32 +221,32 @@ static pxs_status_t pub_fn(pxs_mpi_t *m, int home, uint32_t b, uint8_t *bk, void
      * entry here was freed: the rest of the chain must not have the name
      * (we hold the share's writer lock, so it cannot change meanwhile). */
     if (pxs_rd64(bk + 8)) {
-        uint8_t next[BUCKET] __attribute__((aligned(64)));
+        uint8_t next[PXS_MPI_BUCKET] __attribute__((aligned(64)));
         pxs_status_t st = PXS_OK;
         uint32_t c = b;
         for (uint32_t probe = 1; probe < m->dir_buckets && st == PXS_OK; probe++) {
             bool closed;
             c = (c + 1) % m->dir_buckets;
             if ((st = read_bucket(m, home, c, next, &closed)) != PXS_OK) break;
-            for (int i = 0; i < ENTRIES; i++) {
-                const uint8_t *e = next + BUCKET_HDR + i * ENTRY;
-                if (entry_valid(e) && entry_is(e, a->name)) st = PXS_ERR_EXISTS;
+            for (int i = 0; i < PXS_MPI_ENTRIES; i++) {
+                const uint8_t *e = next + PXS_MPI_BUCKET_HDR + i * PXS_MPI_ENTRY;
+                if (pxs__mpi_entry_valid(e) && pxs__mpi_entry_is(e, a->name)) st = PXS_ERR_EXISTS;
             }
             if (!pxs_rd64(next + 8)) break;
         }
         if (st != PXS_OK) return st;
     }
-    uint8_t e[ENTRY];
-    memset(e, 0, ENTRY_HDR);
+    uint8_t e[PXS_MPI_ENTRY];
+    memset(e, 0, PXS_MPI_ENTRY_HDR);
     pxs_wr64(e, 1);
     pxs_wr32(e + 16, (uint32_t)m->rank);
     pxs_wr32(e + 20, a->len);
     memcpy(e + 24, a->name, strlen(a->name));
-    memcpy(e + ENTRY_HDR, a->wire, a->len);
-    pxs_wr64(e + 8, entry_check(e));
+    memcpy(e + PXS_MPI_ENTRY_HDR, a->wire, a->len);
+    pxs_wr64(e + 8, pxs__mpi_entry_check(e));
     *done = true;
-    return put_bytes(m, home, bucket_disp(b) + BUCKET_HDR + slot * ENTRY, e,
-                     (int)(ENTRY_HDR + a->len));
+    return put_bytes(m, home, bucket_disp(b) + PXS_MPI_BUCKET_HDR + slot * PXS_MPI_ENTRY, e,
+                     (int)(PXS_MPI_ENTRY_HDR + a->len));
 }
 
 pxs_status_t pxs_mpi_name_publish(pxs_mpi_t *m, const char *name, const pxs_proxy_t *proxy)
@@ -300,13 +272,14 @@ static pxs_status_t unpub_fn(pxs_mpi_t *m, int home, uint32_t b, uint8_t *bk, vo
                              bool *done)
 {
     const char *name = arg;
-    for (int i = 0; i < ENTRIES; i++) {
-        const uint8_t *e = bk + BUCKET_HDR + i * ENTRY;
-        if (pxs_rd64(e) != 1 || !entry_is(e, name)) continue;
+    for (int i = 0; i < PXS_MPI_ENTRIES; i++) {
+        const uint8_t *e = bk + PXS_MPI_BUCKET_HDR + i * PXS_MPI_ENTRY;
+        if (pxs_rd64(e) != 1 || !pxs__mpi_entry_is(e, name)) continue;
         *done = true;
         if (pxs_rd32(e + 16) != (uint32_t)m->rank) return PXS_ERR_NOT_OWNER;
         uint64_t zero = 0;
-        return put_bytes(m, home, bucket_disp(b) + BUCKET_HDR + i * ENTRY, &zero, 8);
+        return put_bytes(m, home, bucket_disp(b) + PXS_MPI_BUCKET_HDR + i * PXS_MPI_ENTRY,
+                         &zero, 8);
     }
     if (!pxs_rd64(bk + 8)) {
         *done = true;

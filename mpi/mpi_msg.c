@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mpi_int.h"
+#include "mpi_wire.h"
 
 /* --- the datatype of a whole pxs_proxy_t -------------------------------- */
 
@@ -126,13 +127,9 @@ pxs_status_t pxs_mpi_bcast_proxy(pxs_proxy_t *proxy, int root, MPI_Comm comm)
 }
 
 /* --- send by size ----------------------------------------------------------
- * Message: header (magic, kind, length) then the bytes or the proxy.
- * A proxy is acknowledged on tag | ACK_TAG with the receiver's status, so
- * the sender knows when its buffer is free again. */
-#define MSG_MAGIC 0x4d535850u /* "PXSM" */
-#define MSG_HDR   16
-#define KIND_VALUE 0
-#define KIND_PROXY 1
+ * Message: header (magic, kind, length) then the bytes or the proxy
+ * (mpi_wire.h). A proxy is acknowledged on tag | ACK_TAG with the
+ * receiver's status, so the sender knows when its buffer is free again. */
 #define TAG_BITS  14
 #define ACK_TAG   (1 << TAG_BITS)
 
@@ -155,25 +152,26 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, i
         }
         body = pxs_proxy_len(p);
     }
-    if (body > (size_t)INT_MAX - MSG_HDR) {
+    if (body > (size_t)INT_MAX - PXS_MPI_MSG_HDR) {
         free(p);
         return PXS_ERR_INVALID_PARAM;
     }
-    uint8_t *msg = malloc(MSG_HDR + body);
+    uint8_t *msg = malloc(PXS_MPI_MSG_HDR + body);
     if (!msg) {
         if (p) pxs_evict(store, p);
         free(p);
         return PXS_ERR_NO_MEMORY;
     }
-    pxs_wr32(msg, MSG_MAGIC);
-    pxs_wr32(msg + 4, by_value ? KIND_VALUE : KIND_PROXY);
+    pxs_wr32(msg, PXS_MPI_MSG_MAGIC);
+    pxs_wr32(msg + 4, by_value ? PXS_MPI_KIND_VALUE : PXS_MPI_KIND_PROXY);
     pxs_wr64(msg + 8, len);
-    memcpy(msg + MSG_HDR, by_value ? buf : (const void *)p->bytes, body);
+    memcpy(msg + PXS_MPI_MSG_HDR, by_value ? buf : (const void *)p->bytes, body);
     int32_t ack = PXS_OK;
     MPI_Request rq = MPI_REQUEST_NULL;
     int rc = MPI_SUCCESS;
     if (!by_value) rc = MPI_Irecv(&ack, 1, MPI_INT32_T, dest, tag | ACK_TAG, m->comm, &rq);
-    if (rc == MPI_SUCCESS) rc = MPI_Send(msg, (int)(MSG_HDR + body), MPI_BYTE, dest, tag, m->comm);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Send(msg, (int)(PXS_MPI_MSG_HDR + body), MPI_BYTE, dest, tag, m->comm);
     st = pxs__mpi_status(rc, "pxs_mpi_send");
     free(msg);
     if (!by_value) {
@@ -205,7 +203,7 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, i
 static pxs_status_t recv_split(MPI_Message *msg, void *hdr, void *body, size_t len,
                                MPI_Status *s)
 {
-    int lens[2] = {MSG_HDR, (int)len};
+    int lens[2] = {PXS_MPI_MSG_HDR, (int)len};
     MPI_Aint at[2];
     MPI_Get_address(hdr, &at[0]);
     MPI_Get_address(body, &at[1]);
@@ -232,8 +230,8 @@ pxs_status_t pxs_mpi_recv(pxs_mpi_t *m, void *buf, size_t cap, size_t *len_p, in
      * be done (a proxy's size on the stack; a longer value that fits goes
      * straight into buf, its header beside it), so running out of memory
      * can lose only a value too long for buf, which is refused anyway. */
-    uint8_t small[MSG_HDR + PXS_PROXY_MAX], *in = small, *heap = NULL;
-    size_t body = n > MSG_HDR ? (size_t)n - MSG_HDR : 0;
+    uint8_t small[PXS_MPI_MSG_HDR + PXS_PROXY_MAX], *in = small, *heap = NULL;
+    size_t body = n > PXS_MPI_MSG_HDR ? (size_t)n - PXS_MPI_MSG_HDR : 0;
     bool direct = n > (int)sizeof small && body <= cap;
     if (direct) st = recv_split(&msg, small, buf, body, &s);
     else if (n > (int)sizeof small && !(in = heap = malloc((size_t)n))) st = PXS_ERR_NO_MEMORY;
@@ -242,20 +240,18 @@ pxs_status_t pxs_mpi_recv(pxs_mpi_t *m, void *buf, size_t cap, size_t *len_p, in
     if (st == PXS_ERR_NO_MEMORY) return st;
     uint64_t len = 0;
     int kind = -1;
-    if (st == PXS_OK && (n < MSG_HDR || pxs_rd32(in) != MSG_MAGIC)) st = PXS_ERR_CORRUPT;
+    if (st == PXS_OK) st = pxs__mpi_msg_header(in, (size_t)n, &kind, &len);
     if (st == PXS_OK) {
-        kind = (int)pxs_rd32(in + 4);
-        len = pxs_rd64(in + 8);
         if (len_p) *len_p = (size_t)len;
+        st = pxs__mpi_msg_body(kind, len, body);
     }
-    if (st == PXS_OK && kind == KIND_VALUE) {
-        if (body != len) st = PXS_ERR_CORRUPT;
-        else if (len > cap) st = PXS_ERR_BUFFER_TOO_SMALL;
-        else if (!direct) memcpy(buf, in + MSG_HDR, (size_t)len);
-    } else if (st == PXS_OK && kind == KIND_PROXY) {
+    if (st == PXS_OK && kind == PXS_MPI_KIND_VALUE) {
+        if (len > cap) st = PXS_ERR_BUFFER_TOO_SMALL;
+        else if (!direct) memcpy(buf, in + PXS_MPI_MSG_HDR, (size_t)len);
+    } else if (st == PXS_OK && kind == PXS_MPI_KIND_PROXY) {
         pxs_proxy_t *p = direct ? NULL : malloc(sizeof *p);
         st = direct ? PXS_ERR_CORRUPT /* longer than any proxy */
-             : p    ? pxs_proxy_decode(in + MSG_HDR, body, p)
+             : p    ? pxs_proxy_decode(in + PXS_MPI_MSG_HDR, body, p)
                     : PXS_ERR_NO_MEMORY;
         if (st == PXS_OK) st = pxs_resolve(m->ctx, p, buf, cap, NULL);
         free(p);
@@ -263,8 +259,6 @@ pxs_status_t pxs_mpi_recv(pxs_mpi_t *m, void *buf, size_t cap, size_t *len_p, in
         int32_t ack = st;
         int rc = MPI_Send(&ack, 1, MPI_INT32_T, s.MPI_SOURCE, s.MPI_TAG | ACK_TAG, m->comm);
         if (st == PXS_OK) st = pxs__mpi_status(rc, "pxs_mpi_recv acknowledgement");
-    } else if (st == PXS_OK) {
-        st = PXS_ERR_CORRUPT;
     }
     free(heap);
     return st;

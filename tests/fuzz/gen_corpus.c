@@ -1,18 +1,73 @@
 /* Writes seed inputs for the fuzz targets: one proxy of each kind (inline,
- * local, shm user memory, shm library memory), binary and text. Run by hand
- * after a format change: gen_corpus tests/fuzz/corpus */
+ * local, shm user memory, shm library memory), binary and text; and
+ * libpxs_mpi's byte formats (fuzz_mpi). Run by hand after a format change:
+ * gen_corpus tests/fuzz/corpus */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <pxs/pxs.h>
+#include "../../mpi/mpi_wire.h"
+
+#define FUZZ_MPI_NAME "fuzz/field/0" /* fuzz_mpi.c's fixed name */
 
 static void write_file(const char *dir, const char *target, const char *name, const void *b, size_t n)
 {
     char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, target);
+    mkdir(path, 0755); /* a new target's */
     snprintf(path, sizeof path, "%s/%s/%s", dir, target, name);
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(b, 1, n, f) != n) perror(path);
     if (f) fclose(f);
+}
+
+/* fuzz_mpi: the "mpi" connector's blob without and with its node part
+ * (ordinary memory at the blob's address; a segment), a directory bucket
+ * whose entry 0 holds p under the fixed name, a value message and a
+ * message carrying p. */
+static void mpi_seeds(const char *dir, const pxs_proxy_t *p)
+{
+    const char *t = "fuzz_mpi";
+    uint64_t data = 0x7f0012340000ull;
+    uint8_t b[PXS_MPI_BLOB_LEN + PXS_SHM_BLOB_LEN];
+    pxs_wr64(b, 0x5158504d50495031ull); /* group */
+    pxs_wr32(b + 8, 1);                 /* rank */
+    pxs_wr32(b + 12, 1024);             /* slots */
+    pxs_wr64(b + 16, data);
+    pxs_wr64(b + 24, 0x7f0056780000ull); /* generation table */
+    pxs_wr64(b + 32, 0);
+    write_file(dir, t, "blob", b, PXS_MPI_BLOB_LEN);
+    pxs_wr64(b + 32, PXS_MPI_BLOB_NODE);
+    pxs__shm_blob_write(b + PXS_MPI_BLOB_LEN, getpid(), 0, 1000, 42, data);
+    write_file(dir, t, "blob-node-attach", b, sizeof b);
+    pxs__shm_blob_write(b + PXS_MPI_BLOB_LEN, getpid(), 3, 1000, 42, 4096);
+    write_file(dir, t, "blob-node-seg", b, sizeof b);
+
+    size_t len = pxs_proxy_len(p);
+    static uint8_t bk[PXS_MPI_BUCKET];
+    uint8_t *e = bk + PXS_MPI_BUCKET_HDR;
+    pxs_wr64(e, 1);
+    pxs_wr32(e + 16, 1); /* publisher rank */
+    pxs_wr32(e + 20, (uint32_t)len);
+    memcpy(e + 24, FUZZ_MPI_NAME, strlen(FUZZ_MPI_NAME));
+    memcpy(e + PXS_MPI_ENTRY_HDR, p->bytes, len);
+    pxs_wr64(e + 8, pxs__mpi_entry_check(e));
+    write_file(dir, t, "bucket", bk, PXS_MPI_BUCKET_HDR + PXS_MPI_ENTRY_HDR + len);
+
+    static uint8_t m[PXS_MPI_MSG_HDR + PXS_PROXY_MAX];
+    pxs_wr32(m, PXS_MPI_MSG_MAGIC);
+    pxs_wr32(m + 4, PXS_MPI_KIND_VALUE);
+    pxs_wr64(m + 8, 5);
+    memcpy(m + PXS_MPI_MSG_HDR, "value", 5);
+    write_file(dir, t, "msg-value", m, PXS_MPI_MSG_HDR + 5);
+    pxs_proxy_info_t info;
+    pxs_proxy_info(p, &info);
+    pxs_wr32(m + 4, PXS_MPI_KIND_PROXY);
+    pxs_wr64(m + 8, info.size);
+    memcpy(m + PXS_MPI_MSG_HDR, p->bytes, len);
+    write_file(dir, t, "msg-proxy", m, PXS_MPI_MSG_HDR + len);
 }
 
 int main(int argc, char **argv)
@@ -44,6 +99,7 @@ int main(int argc, char **argv)
         char text[PXS_PROXY_TEXT_MAX];
         pxs_proxy_to_text(&p, text, sizeof text);
         write_file(argv[1], "fuzz_text", k[i].name, text, strlen(text));
+        if (!strcmp(k[i].name, "shm-user")) mpi_seeds(argv[1], &p);
     }
     write_file(argv[1], "fuzz_text", "prefix-only", "pxs1:", 5);
     pxs_finalize(ctx);
