@@ -602,6 +602,77 @@ Test(conformance, a_dead_owner_does_not_disturb_a_healthy_one)
     cr_assert_eq(peer_quit(&healthy), 0);
 }
 
+/* Threads reading an owner on this node while it dies: each read gives
+ * the bytes, or says the owner is gone; none crashes. Over ucx a get to
+ * the dead owner makes progress reset its endpoint, which unmaps what the
+ * other threads read without the lock (its beat, its mirror, its mapped
+ * objects): only once none of them is in it (ucx_peer.c, keys_drop). */
+#define DYING_READERS 3
+typedef struct {
+    pxs_context_t *ctx;
+    const pxs_proxy_t *p; /* [2] */
+    int reads, bad;
+    pxs_status_t last;
+} dying_reader_t;
+
+static void *dying_reader(void *arg)
+{
+    dying_reader_t *a = arg;
+    static __thread uint8_t out[1 << 20];
+    /* Until 6 reads in a row said the owner is gone (bounded: 10^6 reads;
+     * a get may wait out PXS_TIMEOUT_MS before it says so). */
+    for (int i = 0, gone = 0; i < 1000000 && gone < 6; i++) {
+        const pxs_proxy_t *p = &a->p[i % 2];
+        size_t n = i % 2 ? 1 << 20 : 4000;
+        pxs_status_t st = pxs_resolve(a->ctx, p, out, n, NULL);
+        if (st == PXS_OK) {
+            if (!check_pattern(out, n, i % 2 ? 97 : 96)) a->bad++;
+            gone = 0;
+        } else if (st == PXS_ERR_PEER_DEAD || st == PXS_ERR_TIMEOUT ||
+                   st == PXS_ERR_UNREACHABLE) {
+            gone++;
+        } else {
+            a->bad++;
+        }
+        a->last = st;
+        __atomic_add_fetch(&a->reads, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+Test(conformance, threads_reading_an_owner_that_dies)
+{
+    SKIP_WITHOUT_PEER();
+    if (!(caps & PXS_CAP_CROSS_PROCESS)) return;
+    static const obj_spec_t objs[] = {{4000, OBJ_USER, 96}, {1 << 20, OBJ_USER, 97}};
+    test_peer_t peer;
+    pxs_proxy_t p[2];
+    cr_assert_eq(peer_start(&peer, conn_name, NULL, objs, 2, p), 0);
+    pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_THREAD_MODE,
+                               .thread_mode = PXS_THREAD_MULTIPLE};
+    pxs_context_t *mt;
+    cr_assert_eq(pxs_init(&cp, &mt), PXS_OK);
+    dying_reader_t a[DYING_READERS];
+    pthread_t t[DYING_READERS];
+    for (int k = 0; k < DYING_READERS; k++) {
+        a[k] = (dying_reader_t){.ctx = mt, .p = p, .last = PXS_OK};
+        cr_assert_eq(pthread_create(&t[k], NULL, dying_reader, &a[k]), 0);
+    }
+    /* Kill it once each has read a few times (bounded wait: 10 s). */
+    for (int w = 0, k = 0; w < 10000 && k < DYING_READERS; w++) {
+        if (__atomic_load_n(&a[k].reads, __ATOMIC_RELAXED) >= 4) k++;
+        else usleep(1000);
+    }
+    cr_assert_eq(peer_crash(&peer), 0);
+    for (int k = 0; k < DYING_READERS; k++) pthread_join(t[k], NULL);
+    for (int k = 0; k < DYING_READERS; k++) {
+        cr_assert_eq(a[k].bad, 0, "reader %d: %d reads wrong", k, a[k].bad);
+        cr_assert(a[k].last == PXS_ERR_PEER_DEAD || a[k].last == PXS_ERR_TIMEOUT ||
+                  a[k].last == PXS_ERR_UNREACHABLE, "reader %d: %s", k, pxs_strerror(a[k].last));
+    }
+    pxs_finalize(mt);
+}
+
 Test(conformance, a_flipped_bit_in_remote_access_is_refused)
 {
     static uint8_t buf[100000], out[100000];

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../../src/log.h"
+#include "../shm/shm_rd.h"
 #include "ucx.h"
 
 _Static_assert(sizeof(ucx_get_t) <= PXS_REQ_SCRATCH, "get state exceeds request scratch");
@@ -252,7 +253,7 @@ static pxs_status_t start(ucx_t *u, const pxs_pdesc_t *p, ucx_get_t *g, ucp_rkey
 static bool mirror_words(const ucx_peer_t *q, uint64_t tab_addr, uint32_t tab_slots,
                          uint32_t slot, _Atomic uint64_t **gen_p, ucx_ext_t **ext_p)
 {
-    uint8_t *m = atomic_load_explicit(&q->mirror, memory_order_acquire);
+    uint8_t *m = atomic_load(&q->mirror); /* after the reader's flag (seq_cst) */
     if (!m || tab_addr != q->tab_addr || tab_slots != q->tab_slots || slot >= tab_slots)
         return false;
     *gen_p = (_Atomic uint64_t *)m + slot;
@@ -327,12 +328,12 @@ static pxs_status_t mapped_get(ucx_get_t *g, const ucx_blob_t *b, uint32_t slot)
 enum { OWNER_POLLS, OWNER_SLEEPS, OWNER_STALLS };
 static int owner_state(const ucx_get_t *g)
 {
-    const ucx_peer_t *q = g->peer;
-    uint64_t beat = q->beat ? atomic_load_explicit(q->beat, memory_order_relaxed) : 0;
+    const _Atomic uint64_t *bp = atomic_load(&g->peer->beat); /* under the reader's flag */
+    uint64_t beat = bp ? atomic_load_explicit(bp, memory_order_relaxed) : 0;
     if (!beat) return OWNER_SLEEPS;
     /* A beat after the get started (another core's clock) is fresh too. */
     if ((int64_t)(g->sent_ns - beat) >= (int64_t)g->u->beat_fresh_ns) return OWNER_STALLS;
-    uint64_t hold = atomic_load_explicit(&q->hold_until, memory_order_relaxed);
+    uint64_t hold = atomic_load_explicit(&g->peer->hold_until, memory_order_relaxed);
     return (int64_t)(hold - g->sent_ns) > 0 ? OWNER_STALLS : OWNER_POLLS;
 }
 
@@ -342,11 +343,17 @@ pxs_status_t pxs__ucx_attach_read(ucx_get_t *g)
     uint32_t slot = g->am_hdr.slot;
     _Atomic uint64_t *gen;
     ucx_ext_t *ext;
+    /* The mirror stays mapped while this thread's flag is up, or, with no
+     * flag to raise, while we hold the lock resets take. */
+    pxs_shm_rd_t *rd = pxs__shm_rd_enter();
+    if (!rd) pthread_mutex_lock(&g->u->lock);
+    pxs_status_t st = PXS_ERR_TIMEOUT; /* the endpoint was reset meanwhile (am_peer_reset) */
     /* The mirror the get was checked against (ucx_get), still mapped. */
-    if (!mirror_words(q, g->tab_raddr - (uint64_t)slot * sizeof(uint64_t), q->tab_slots, slot,
-                      &gen, &ext))
-        return PXS_ERR_TIMEOUT; /* the endpoint was reset meanwhile, as am_peer_reset says */
-    pxs_status_t st = checked_read(g, gen, ext, NULL);
+    if (mirror_words(q, g->tab_raddr - (uint64_t)slot * sizeof(uint64_t), q->tab_slots, slot,
+                     &gen, &ext))
+        st = checked_read(g, gen, ext, NULL);
+    if (rd) pxs__shm_rd_leave(rd);
+    else pthread_mutex_unlock(&g->u->lock);
     if (st == PXS_ERR_UNREACHABLE) cma_refused(g);
     return st;
 }
@@ -417,10 +424,9 @@ static pxs_status_t peer_locked(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t
  * core's pool and lock): in place where UCX maps it (mapped_get), else
  * by cross-memory attach where cma_get says so. What it leaves to UCX, it
  * leaves with what it found (left). */
-static pxs_status_t node_now(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b, void *dst,
-                             bool waited)
+static pxs_status_t node_read(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b, void *dst,
+                              bool waited)
 {
-    if (b->node != u->node) return PXS_ERR_UNSUPPORTED;
     ucx_get_t g; /* what the reads below use, set one by one: no memset */
     uint64_t now = pxs__now_ns(); /* liveness, the beat, pace */
     pxs_status_t st;
@@ -447,6 +453,20 @@ static pxs_status_t node_now(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b
     left.at = now;
     left.pace = pace;
     return PXS_ERR_UNSUPPORTED;
+}
+
+/* node_read with this thread's reader flag up: the owner's beat, mirror
+ * and mapped memory, found without the lock, stay mapped meanwhile even if
+ * another thread resets the peer (ucx_peer.c, keys_drop). */
+static pxs_status_t node_now(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b, void *dst,
+                             bool waited)
+{
+    if (b->node != u->node) return PXS_ERR_UNSUPPORTED;
+    pxs_shm_rd_t *rd = pxs__shm_rd_enter();
+    if (!rd) return PXS_ERR_UNSUPPORTED; /* no flag (no memory): UCX's way maps nothing */
+    pxs_status_t st = node_read(u, p, b, dst, waited);
+    pxs__shm_rd_leave(rd);
+    return st;
 }
 
 /* Our own objects are read in place: no transport is faster, and UCX
@@ -528,6 +548,7 @@ static void ucx_cancel(pxs_conn_t *c, pxs_request_t *req)
     pthread_mutex_lock(&u->lock);
     pxs__ucx_peer_reset(u, g->peer);
     pthread_mutex_unlock(&u->lock);
+    if (pxs__request_status(req) == PXS_INPROGRESS && g->peer->use_am) pxs__ucx_am_abandon(g);
 }
 
 /* exists: one read of the generation word, waited for here. */

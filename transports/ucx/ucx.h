@@ -66,7 +66,11 @@ typedef struct {
     uint32_t live_tid;
     ucp_ep_h ep;               /* NULL after a reset; recreated on use */
     ucp_rkey_h tab_rkey;
-    const _Atomic uint64_t *beat; /* same node: the owner's beat, mapped; or NULL */
+    /* Same node: the owner's beat, mapped; or NULL. This, the mirror and
+     * the keys' mappings are read without the lock under this thread's
+     * reader flag (transports/shm/shm_rd.h): a reset unmaps them only once
+     * no flag is up (ucx_peer.c, keys_drop). */
+    _Atomic(const _Atomic uint64_t *) beat;
     /* Same node: the owner's mirror (generations, then extents), mapped,
      * and where it lies there; set with the endpoint, NULL after a reset. */
     _Atomic(uint8_t *) mirror;
@@ -187,6 +191,8 @@ typedef struct ucx {
     uint32_t tab_slots;
     ucx_peer_t **peers;
     size_t npeers, peers_cap;
+    ucp_rkey_h *retired;      /* keys a reset took while a reader was in (ucx_peer.c) */
+    size_t nretired, retired_cap;
     pid_t pid;
     uint64_t start, node;
     bool err_mode_peer;       /* endpoints report peer failure */
@@ -254,7 +260,7 @@ typedef struct ucx_get {
     /* am protocol */
     uint64_t id;
     am_req_t am_hdr;           /* its request (sent from a copy) */
-    _Atomic(void *) recv_req;  /* rendezvous receive into dst */
+    struct ucx_rndv *rndv;     /* rendezvous receive into dst (ucx_am.c; am_lock) */
     _Atomic int receiving;
     bool lease;                /* ask for a lease, then get the bytes (ucx_am.c) */
     bool leased;               /* the owner holds the object for us: release it */
@@ -302,6 +308,9 @@ void pxs__ucx_am_expose(ucx_t *u, uint32_t slot, const void *addr, size_t len);
 void pxs__ucx_am_revoke(ucx_t *u, uint32_t slot);
 pxs_status_t pxs__ucx_am_get(ucx_get_t *g, uint64_t addr, uint32_t slot);
 bool pxs__ucx_am_cancel(ucx_get_t *g);
+/* A get whose rendezvous receive outlived the close of its endpoint: it
+ * ends now (PXS_ERR_TIMEOUT), a late callback finds nothing. True if so. */
+bool pxs__ucx_am_abandon(ucx_get_t *g);
 void pxs__ucx_am_peer_reset(ucx_t *u, const ucx_peer_t *q);
 void pxs__ucx_am_release(ucx_get_t *g);
 /* Take the get of id out of the reader's table (NULL: cancelled or done). */

@@ -316,13 +316,38 @@ size_t pxs__ucx_am_stalled(ucx_t *u, uint64_t now, uint64_t *ids, size_t max)
     return n;
 }
 
+/* A rendezvous receive of a get's bytes, the callback's data. UCX 1.13
+ * may never end one whose sender died: on this node the endpoint reports
+ * no failure, and neither ucp_request_cancel nor closing the endpoint
+ * completes it. The get is then given up (pxs__ucx_am_abandon), and the
+ * callback, if it ever comes, finds no get. Freed by the callback. */
+typedef struct ucx_rndv {
+    ucx_t *u;
+    ucx_get_t *g; /* NULL once given up; under u->am_lock */
+} ucx_rndv_t;
+
 static void rndv_done(void *request, ucs_status_t status, size_t length, void *user_data)
 {
     (void)length;
-    ucx_get_t *g = user_data;
-    atomic_store(&g->recv_req, NULL);
+    ucx_rndv_t *r = user_data;
+    pthread_mutex_lock(&r->u->am_lock);
+    ucx_get_t *g = r->g;
+    if (g) g->rndv = NULL;
+    pthread_mutex_unlock(&r->u->am_lock);
+    free(r);
     if (request) ucp_request_free(request);
-    pxs__ucx_get_finish(g, status == UCS_OK ? PXS_OK : pxs__ucx_status(status));
+    if (g) pxs__ucx_get_finish(g, status == UCS_OK ? PXS_OK : pxs__ucx_status(status));
+}
+
+bool pxs__ucx_am_abandon(ucx_get_t *g)
+{
+    ucx_t *u = g->u;
+    pthread_mutex_lock(&u->am_lock);
+    ucx_rndv_t *r = g->rndv;
+    if (r) r->g = NULL, g->rndv = NULL;
+    pthread_mutex_unlock(&u->am_lock);
+    if (r) pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
+    return r != NULL;
 }
 
 /* A reply whose bytes (if any) are all in data: settle its get. */
@@ -378,15 +403,21 @@ static ucs_status_t on_reply(void *arg, const void *header, size_t header_len, v
         pxs__ucx_get_finish(g, r.status != PXS_OK ? r.status : PXS_ERR_CORRUPT);
         return UCS_OK;
     }
+    ucx_rndv_t *rv = malloc(sizeof *rv);
+    if (!rv) {
+        pxs__ucx_get_finish(g, PXS_ERR_NO_MEMORY); /* its bytes are dropped */
+        return UCS_OK;
+    }
+    *rv = (ucx_rndv_t){.u = u, .g = g};
+    g->rndv = rv; /* before receiving: a cancel that sees it may abandon */
     ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
                                                UCP_OP_ATTR_FIELD_USER_DATA,
                                .cb.recv_am = rndv_done,
-                               .user_data = g};
+                               .user_data = rv};
     atomic_store(&g->receiving, 1);
     void *req = ucp_am_recv_data_nbx(u->worker, data, g->dst, len, &prm);
-    if (req == NULL) rndv_done(NULL, UCS_OK, len, g);
-    else if (UCS_PTR_IS_ERR(req)) rndv_done(NULL, UCS_PTR_STATUS(req), len, g);
-    else atomic_store(&g->recv_req, req);
+    if (req == NULL) rndv_done(NULL, UCS_OK, len, rv);
+    else if (UCS_PTR_IS_ERR(req)) rndv_done(NULL, UCS_PTR_STATUS(req), len, rv);
     return UCS_INPROGRESS;
 }
 
@@ -453,10 +484,12 @@ void pxs__ucx_am_release(ucx_get_t *g)
     pxs__ucx_am_send(q->ep, AM_REL, m, sizeof *m, NULL, 0, UCP_AM_SEND_FLAG_EAGER, release_sent, m);
 }
 
-/* Cancel: out of the table (a late reply is dropped), or, if its bytes are
- * already arriving, cancel the receive and wait until it has stopped. True
- * when that settled it; false for a leased object being read by a UCP get
- * (only closing the endpoint stops that). */
+/* Cancel: out of the table (a late reply is dropped): true, settled.
+ * False when it is past that and the caller must wait for it (ucx_cancel:
+ * a bounded wait, then the endpoint closes, then pxs__ucx_am_abandon): a
+ * leased object being read by a UCP get, bytes arriving by rendezvous
+ * (ucx_rndv_t), or one read by attach (ucx_stall.c), which ends by
+ * itself. */
 bool pxs__ucx_am_cancel(ucx_get_t *g)
 {
     ucx_t *u = g->u;
@@ -465,11 +498,7 @@ bool pxs__ucx_am_cancel(ucx_get_t *g)
         return true;
     }
     if (g->leased) return false;
-    if (!atomic_load(&g->receiving)) return true; /* already finished */
-    void *req = atomic_load(&g->recv_req);
-    if (req) ucp_request_cancel(u->worker, req);
-    while (pxs__request_status(g->req) == PXS_INPROGRESS) ucp_worker_progress(u->worker);
-    return true;
+    return !atomic_load(&g->receiving); /* true: already finished */
 }
 
 /* The peer's endpoint is going: the gets waiting for its answers end now

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../../src/log.h"
+#include "../shm/shm_rd.h"
 #include "ucx.h"
 
 /* How often owners with gets in flight are checked for life (same node:
@@ -89,7 +90,7 @@ static pxs_status_t ep_connect(ucx_t *u, ucx_peer_t *q, const ucx_blob_t *b)
         b->tab_addr + (uint64_t)b->tab_slots * (sizeof(uint64_t) + sizeof(ucx_ext_t));
     if (q->same_node && (b->flags & UCX_BLOB_BEAT) &&
         ucp_rkey_ptr(q->tab_rkey, beat_raddr, &bp) == UCS_OK)
-        q->beat = bp;
+        atomic_store(&q->beat, (const _Atomic uint64_t *)bp);
     /* And the mirror's words (ucx.c, mirror_map): the mapping is one piece. */
     void *mp;
     if (q->same_node && (b->flags & UCX_BLOB_EXTENTS) &&
@@ -192,6 +193,34 @@ pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t 
     return PXS_OK;
 }
 
+/* A key a reset gave up: destroyed (its mapping with it) once no reader
+ * can be in that mapping. Lock-free readers (ucx.c, node_now) raise their
+ * thread's flag while they use the beat, the mirror or a mapped object;
+ * a key is kept (u->retired) while any flag is up. Under u->lock. */
+static void keys_drop(ucx_t *u, ucp_rkey_h k)
+{
+    if (u->nretired == u->retired_cap) {
+        size_t cap = u->retired_cap ? 2 * u->retired_cap : 8;
+        ucp_rkey_h *n = realloc(u->retired, cap * sizeof *n);
+        if (!n) { /* never destroyed: a mapping lost, not one pulled from a reader */
+            pxs_warn("ucx: no memory to retire a peer's key; its mapping stays");
+            return;
+        }
+        u->retired = n;
+        u->retired_cap = cap;
+    }
+    u->retired[u->nretired++] = k;
+}
+
+/* Destroy the retired keys, if no reader's flag is up (force: none can be,
+ * at fini). Under u->lock. */
+static void keys_drain(ucx_t *u, bool force)
+{
+    if (!u->nretired || (!force && pxs__shm_rd_any())) return;
+    for (size_t i = 0; i < u->nretired; i++) ucp_rkey_destroy(u->retired[i]);
+    u->nretired = 0;
+}
+
 /* Force-close: UCX stops the endpoint's outstanding gets, so no
  * destination is written after this returns; those it has not completed
  * (cancelled) by then end here. The keys belong to the endpoint and go
@@ -212,12 +241,15 @@ void pxs__ucx_peer_reset(ucx_t *u, ucx_peer_t *q)
      * connecting): given up on, so their late callbacks find nothing. */
     for (ucx_get_t *g; (g = pxs__ucx_op_give_up_peer(u, q));)
         pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
-    for (size_t i = 0; i < q->nrkeys; i++) ucp_rkey_destroy(q->rkeys[i].rkey);
+    /* Unpublish what readers find without the lock, then the keys whose
+     * mappings those are (seq_cst: a reader whose flag we miss sees NULL). */
+    atomic_store(&q->beat, NULL);
+    atomic_store(&q->mirror, NULL);
+    for (size_t i = 0; i < q->nrkeys; i++) keys_drop(u, q->rkeys[i].rkey);
     q->nrkeys = 0;
-    q->beat = NULL; /* in the mapping the key holds */
-    atomic_store_explicit(&q->mirror, NULL, memory_order_release);
-    if (q->tab_rkey) ucp_rkey_destroy(q->tab_rkey);
+    if (q->tab_rkey) keys_drop(u, q->tab_rkey);
     q->tab_rkey = NULL;
+    keys_drain(u, false);
     q->ep = NULL;
     atomic_store(&q->failed, 0);
     atomic_store(&q->closing, 0);
@@ -229,6 +261,7 @@ void pxs__ucx_peers_check(ucx_t *u)
     if (now < u->next_liveness_ns) return;
     u->next_liveness_ns = now + LIVENESS_EVERY_NS;
     pthread_mutex_lock(&u->lock);
+    keys_drain(u, false);
     for (size_t i = 0; i < u->npeers; i++) {
         ucx_peer_t *q = u->peers[i];
         if (!atomic_load(&q->inflight) || !q->ep || pxs__ucx_peer_alive(q) == PXS_OK) continue;
@@ -243,6 +276,10 @@ void pxs__ucx_peers_check(ucx_t *u)
 void pxs__ucx_peers_close(ucx_t *u)
 {
     for (size_t i = 0; i < u->npeers; i++) pxs__ucx_peer_reset(u, u->peers[i]);
+    keys_drain(u, true); /* before the worker goes; no reader is left at fini */
+    free(u->retired);
+    u->retired = NULL;
+    u->retired_cap = 0;
 }
 
 void pxs__ucx_peers_free(ucx_t *u)

@@ -27,8 +27,9 @@ static bool hold_stalled(ucx_t *u, uint64_t now)
     pthread_mutex_lock(&u->lock);
     for (size_t i = 0; i < u->npeers; i++) {
         ucx_peer_t *q = u->peers[i];
-        if (!q->same_node || !q->beat || !atomic_load(&q->inflight)) continue;
-        uint64_t beat = atomic_load_explicit(q->beat, memory_order_relaxed);
+        const _Atomic uint64_t *bp = atomic_load(&q->beat); /* resets take the lock */
+        if (!q->same_node || !bp || !atomic_load(&q->inflight)) continue;
+        uint64_t beat = atomic_load_explicit(bp, memory_order_relaxed);
         /* 0: asleep, to be woken; 1: no thread, never sent to (cma_get). */
         if (beat <= 1 || (int64_t)(now - beat) < (int64_t)UCX_STALL_NS) continue;
         any = true;
