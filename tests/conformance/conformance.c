@@ -798,6 +798,19 @@ Test(conformance, a_forged_address_reads_nothing_of_the_owner)
 }
 
 
+/* A peer started with PXS_TIMEOUT_MS=timeout (its own; ours is kept). */
+static int peer_start_timeout(test_peer_t *peer, const char *timeout, const obj_spec_t *objs,
+                              int n, pxs_proxy_t *p)
+{
+    const char *saved = getenv("PXS_TIMEOUT_MS");
+    char *keep = saved ? strdup(saved) : NULL;
+    setenv("PXS_TIMEOUT_MS", timeout, 1);
+    int rc = peer_start(peer, conn_name, NULL, objs, n, p);
+    if (keep) setenv("PXS_TIMEOUT_MS", keep, 1), free(keep);
+    else unsetenv("PXS_TIMEOUT_MS");
+    return rc;
+}
+
 /* SIGSTOP a peer, with a waker that sends SIGCONT after 20 s whatever
  * becomes of this test: a failed assertion leaves no stopped process
  * behind (holding the runner's output open). */
@@ -901,41 +914,74 @@ Test(conformance, node_user_buffers_are_read_with_the_owner_stopped)
     cr_assert_eq(peer_quit(&peer), 0);
 }
 
-/* An owner on this node that stops polling with a get of ours in flight
- * (descheduled, or computing) is not waited for: progress takes the get
- * back and reads it by attach, and reads the owner's ordinary memory that
- * way for a while (ucx_stall.c). A beat up to a minute old counting as
- * fresh here (PXS_UCX_BEAT_FRESH_US), the get goes to the stopped owner's
- * worker, as one sent just before the owner stopped does. */
-Test(conformance, a_node_owner_that_stops_polling_is_not_waited_for)
+/* The cases of owners on this node that stop polling with a get of ours
+ * in flight (ucx's am protocol, attach on): the context again, with a beat
+ * up to a minute old counting as fresh (PXS_UCX_BEAT_FRESH_US), so that a
+ * get surely goes to the stopped owner's worker, as one sent just before
+ * the owner stopped does. False: not this run's case. */
+static bool stalled_owner_run(void)
 {
-    SKIP_WITHOUT_PEER();
     const char *proto = getenv("PXS_UCX_PROTOCOL");
     if (strcmp(conn_name, "ucx") || !node_user_attach() || (proto && strcmp(proto, "am")))
-        return;
+        return false;
     end_context(ctx, main_handle);
     setenv("PXS_UCX_BEAT_FRESH_US", "60000000", 1); /* read when the connector starts */
     cr_assert_eq(new_context(NULL, &ctx, &main_handle), PXS_OK);
-    /* Below the lease size (a leased one: the case after next), and one
-     * above PXS_UCX_NODE_CMA_MAX that wakes the owner's thread, which then
-     * polls on for 10 s. */
+    return true;
+}
+
+/* Start a peer (with PXS_TIMEOUT_MS=timeout unless NULL) whose thread,
+ * once woken by a get of objs[0] (above PXS_UCX_NODE_CMA_MAX: read here),
+ * polls on for 10 s; then stop it (peer_stop). Returns the waker. */
+static pid_t start_polling_then_stop(test_peer_t *peer, const char *timeout,
+                                     const obj_spec_t *objs, int n, pxs_proxy_t *p)
+{
+    setenv("PXS_UCX_SPIN_US", "10000000", 1);
+    int rc = timeout ? peer_start_timeout(peer, timeout, objs, n, p)
+                     : peer_start(peer, conn_name, NULL, objs, n, p);
+    unsetenv("PXS_UCX_SPIN_US");
+    cr_assert_eq(rc, 0);
+    expect_resolve(&p[0], objs[0].size, objs[0].seed);
+    /* An owner busy sending objs[0] may look stalled to us (no beat for
+     * 200 us) and be held, its gets read by attach for 50 ms, the first
+     * hold of a fresh context: let that run out, or the get to the stopped
+     * owner would go by attach at once. No get is in flight meanwhile, so
+     * nothing holds it again before it stops. */
+    usleep(100 * 1000);
+    return peer_stop(peer->pid);
+}
+
+/* A get of p's n bytes goes to the stopped owner's worker, and is taken
+ * back and read by attach (ucx_stall.c): the right bytes. */
+static void expect_taken_back(const pxs_proxy_t *p, uint8_t *out, size_t n, unsigned seed)
+{
+    pxs_request_t *r;
+    pxs_status_t st = pxs_resolve_nb(ctx, p, out, n, NULL, &r);
+    cr_assert_eq(st, PXS_INPROGRESS, "the get goes to the owner's worker: %s", pxs_strerror(st));
+    st = pxs_wait(r, PXS_TIMEOUT_DEFAULT); /* PXS_TIMEOUT_MS: 5 s */
+    pxs_request_free(r);
+    cr_assert_eq(st, PXS_OK, "a get of %zu B to a stopped owner: %s", n, pxs_strerror(st));
+    cr_assert(check_pattern(out, n, seed));
+}
+
+/* An owner on this node that stops polling with a get of ours in flight
+ * (descheduled, or computing) is not waited for: progress takes the get
+ * back and reads it by attach, and reads the owner's ordinary memory that
+ * way for a while (ucx_stall.c). */
+Test(conformance, a_node_owner_that_stops_polling_is_not_waited_for)
+{
+    SKIP_WITHOUT_PEER();
+    if (!stalled_owner_run()) return;
+    /* The waker, then one below the lease size (a leased one: the case
+     * after next), then one read once the owner is held. */
     static const obj_spec_t objs[] = {{1 << 20, OBJ_USER, 91}, {4000, OBJ_USER, 92},
                                       {100, OBJ_USER, 93}};
     test_peer_t peer;
     pxs_proxy_t p[3];
-    setenv("PXS_UCX_SPIN_US", "10000000", 1);
-    cr_assert_eq(peer_start(&peer, conn_name, NULL, objs, 3, p), 0);
-    unsetenv("PXS_UCX_SPIN_US");
-    expect_resolve(&p[0], objs[0].size, objs[0].seed);
-    pid_t waker = peer_stop(peer.pid);
+    pid_t waker = start_polling_then_stop(&peer, NULL, objs, 3, p);
     pxs_request_t *r;
     uint8_t out[4000];
-    pxs_status_t st = pxs_resolve_nb(ctx, &p[1], out, sizeof out, NULL, &r);
-    cr_assert_eq(st, PXS_INPROGRESS, "the get goes to the owner's worker: %s", pxs_strerror(st));
-    st = pxs_wait(r, PXS_TIMEOUT_DEFAULT); /* PXS_TIMEOUT_MS: 5 s */
-    pxs_request_free(r);
-    cr_assert_eq(st, PXS_OK, "a get to a stopped owner: %s", pxs_strerror(st));
-    cr_assert(check_pattern(out, sizeof out, objs[1].seed));
+    expect_taken_back(&p[1], out, sizeof out, objs[1].seed);
     /* The owner held: read by attach at once, a request or not. */
     cr_assert_eq(pxs_resolve_nb(ctx, &p[2], out, 100, NULL, &r), PXS_OK);
     cr_assert(check_pattern(out, 100, objs[2].seed));
@@ -1172,19 +1218,6 @@ Test(conformance, remembered_proxies_see_evict_reuse_death_and_contexts)
     cr_assert_eq(st, PXS_ERR_PEER_DEAD, "a dead owner's remembered object: %s", pxs_strerror(st));
 }
 
-/* A peer started with PXS_TIMEOUT_MS=timeout (its own; ours is kept). */
-static int peer_start_timeout(test_peer_t *peer, const char *timeout, const obj_spec_t *objs,
-                              int n, pxs_proxy_t *p)
-{
-    const char *saved = getenv("PXS_TIMEOUT_MS");
-    char *keep = saved ? strdup(saved) : NULL;
-    setenv("PXS_TIMEOUT_MS", timeout, 1);
-    int rc = peer_start(peer, conn_name, NULL, objs, n, p);
-    if (keep) setenv("PXS_TIMEOUT_MS", keep, 1), free(keep);
-    else unsetenv("PXS_TIMEOUT_MS");
-    return rc;
-}
-
 /* Readers of another process's objects leave nothing behind that its evict
  * must wait for: over ucx, objects of 8 KiB and more on one node are leased
  * to each reader and released after the read, and an evict waits for the
@@ -1222,28 +1255,13 @@ Test(conformance, evict_after_many_remote_reads_does_not_wait)
 Test(conformance, a_lease_asked_of_a_node_owner_that_stops_is_taken_back_and_released)
 {
     SKIP_WITHOUT_PEER();
-    const char *proto = getenv("PXS_UCX_PROTOCOL");
-    if (strcmp(conn_name, "ucx") || !node_user_attach() || (proto && strcmp(proto, "am")))
-        return;
-    end_context(ctx, main_handle);
-    setenv("PXS_UCX_BEAT_FRESH_US", "60000000", 1); /* as in the case above */
-    cr_assert_eq(new_context(NULL, &ctx, &main_handle), PXS_OK);
+    if (!stalled_owner_run()) return;
     static const obj_spec_t objs[] = {{1 << 20, OBJ_USER, 94}, {64 << 10, OBJ_USER, 95}};
     test_peer_t peer;
     pxs_proxy_t p[2];
-    setenv("PXS_UCX_SPIN_US", "10000000", 1);
-    cr_assert_eq(peer_start_timeout(&peer, "20000", objs, 2, p), 0);
-    unsetenv("PXS_UCX_SPIN_US");
-    expect_resolve(&p[0], objs[0].size, objs[0].seed);
-    pid_t waker = peer_stop(peer.pid);
-    pxs_request_t *r;
+    pid_t waker = start_polling_then_stop(&peer, "20000", objs, 2, p);
     static uint8_t out[64 << 10];
-    pxs_status_t st = pxs_resolve_nb(ctx, &p[1], out, sizeof out, NULL, &r);
-    cr_assert_eq(st, PXS_INPROGRESS, "the lease is asked of the owner: %s", pxs_strerror(st));
-    st = pxs_wait(r, PXS_TIMEOUT_DEFAULT);
-    pxs_request_free(r);
-    cr_assert_eq(st, PXS_OK, "a leased get to a stopped owner: %s", pxs_strerror(st));
-    cr_assert(check_pattern(out, sizeof out, objs[1].seed));
+    expect_taken_back(&p[1], out, sizeof out, objs[1].seed);
     /* The owner now grants the lease; our progress thread releases it. */
     peer_cont(peer.pid, waker);
     struct timespec t0, t1;

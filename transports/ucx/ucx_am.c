@@ -276,16 +276,14 @@ static ucx_get_t *take(ucx_t *u, uint64_t id, int how)
     if (idx < u->am_cap && u->am_gets[idx] && u->am_gets[idx]->id == id &&
         (how == TAKE_ANY || !u->am_gets[idx]->ghost)) {
         g = u->am_gets[idx];
-        ucx_get_t *ghost = how == TAKE_TO_READ && g->lease ? ghost_of(g) : NULL;
-        if (how == TAKE_TO_READ && g->lease && !ghost) {
-            g = NULL; /* it waits for the owner, as it would have anyway */
-        } else if (ghost) {
-            u->am_gets[idx] = ghost;
+        ucx_get_t *ghost = NULL;
+        if (how == TAKE_TO_READ && g->lease && !(ghost = ghost_of(g))) {
+            g = NULL; /* no memory: it waits for the owner, as it would have anyway */
         } else {
-            u->am_gets[idx] = NULL;
-            u->am_free[u->am_nfree++] = idx;
+            u->am_gets[idx] = ghost; /* the slot stays taken while a ghost holds it */
+            if (!ghost) u->am_free[u->am_nfree++] = idx;
+            if (how == TAKE_TO_READ) atomic_store(&g->receiving, 1);
         }
-        if (g && how == TAKE_TO_READ) atomic_store(&g->receiving, 1);
     }
     pthread_mutex_unlock(&u->am_lock);
     return g;
@@ -308,7 +306,7 @@ size_t pxs__ucx_am_stalled(ucx_t *u, uint64_t now, uint64_t *ids, size_t max)
     pthread_mutex_lock(&u->am_lock);
     for (uint32_t i = 0; i < u->am_cap && n < max; i++) {
         const ucx_get_t *g = u->am_gets[i];
-        if (g && g->attach && !g->ghost && now - g->sent_ns >= UCX_STALL_NS &&
+        if (g && g->attach && now - g->sent_ns >= UCX_STALL_NS && /* a ghost: attach false */
             (int64_t)(atomic_load(&g->peer->hold_until) - now) > 0)
             ids[n++] = g->id;
     }
