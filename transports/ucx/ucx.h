@@ -212,6 +212,9 @@ typedef struct ucx {
     _Atomic uint32_t app_inside; /* application threads inside pxs__ucx_progress */
     _Atomic uint32_t leases_out; /* leases granted and not yet released: the
                                   * thread polls meanwhile (the reader's get follows) */
+    pthread_mutex_t lease_lock; /* the leases granted, by reader (ucx_lease.c) */
+    struct ucx_lease *lease_tab;
+    uint32_t lease_cap, lease_n;
     ucx_slot_t *slots;        /* [tab_slots] */
     pthread_mutex_t am_lock;  /* the table below; never held while progressing */
     struct ucx_get **am_gets; /* outstanding gets by id index */
@@ -267,7 +270,7 @@ typedef struct ucx_get {
     uint64_t pace_t0;          /* its time feeds peer->pace from then (ucx.c); 0: not */
     uint8_t pace;              /* how it counts there (ucx.c, PACE_WIN/PACE_TRY) */
     bool attach;               /* am, same node: readable by attach (ucx_stall.c) */
-    bool ghost;                /* a leased get taken back: releases a late grant (ucx_am.c) */
+    _Atomic bool asked;        /* its lease request has gone to UCX: a withdrawal may follow */
     uint64_t sent_ns;          /* when the get started (start, ucx.c): before
                                 * its lease was asked for, if any */
     uint64_t lease_until_ns;   /* bytes read by then need no generation check */
@@ -312,6 +315,8 @@ bool pxs__ucx_am_cancel(ucx_get_t *g);
  * ends now (PXS_ERR_TIMEOUT), a late callback finds nothing. True if so. */
 bool pxs__ucx_am_abandon(ucx_get_t *g);
 void pxs__ucx_am_peer_reset(ucx_t *u, const ucx_peer_t *q);
+/* Release g's lease, or withdraw its lease request: the owner ends the
+ * lease it granted for g's request, if any (ucx_lease.c). */
 void pxs__ucx_am_release(ucx_get_t *g);
 /* Take the get of id out of the reader's table (NULL: cancelled or done). */
 ucx_get_t *pxs__ucx_am_take(ucx_t *u, uint64_t id);
@@ -320,15 +325,24 @@ ucx_get_t *pxs__ucx_am_take(ucx_t *u, uint64_t id);
  * owner held. */
 size_t pxs__ucx_am_stalled(ucx_t *u, uint64_t now, uint64_t *ids, size_t max);
 /* Take the get of id out of the table to read it ourselves: a cancel then
- * waits until it completes (NULL: cancelled or done). A leased one leaves
- * a ghost in its place, which sends the release of a late grant. */
+ * waits until it completes (NULL: cancelled or done). A lease it asked for
+ * is withdrawn. */
 ucx_get_t *pxs__ucx_am_take_to_read(ucx_t *u, uint64_t id);
 /* Settle the get a reply answers, its bytes (if any) all in data. */
 void pxs__ucx_am_settle(ucx_t *u, const am_rep_t *r, const void *data, size_t len);
 /* Owner: check a request and say what to answer (ucx_am.c), and send one
  * answer by itself. */
-void pxs__ucx_am_answer(ucx_t *u, const am_req_t *q, am_rep_t *hdr, ucx_slot_t **slot_p,
-                        const void **src, size_t *n);
+void pxs__ucx_am_answer(ucx_t *u, ucp_ep_h ep, const am_req_t *q, am_rep_t *hdr,
+                        ucx_slot_t **slot_p, const void **src, size_t *n);
+/* The owner's leases (ucx_lease.c): note one granted to ep's request id
+ * (false: no memory), end it (false: none such), end those of a slot
+ * (an evict that gave up waiting; returns how many). Thread-safe. */
+typedef struct ucx_lease ucx_lease_t;
+void pxs__ucx_lease_init(ucx_t *u);
+void pxs__ucx_lease_fini(ucx_t *u);
+bool pxs__ucx_lease_add(ucx_t *u, ucp_ep_h ep, uint64_t id, uint32_t slot);
+bool pxs__ucx_lease_drop(ucx_t *u, ucp_ep_h ep, uint64_t id, uint32_t *slot_p);
+uint32_t pxs__ucx_lease_drop_slot(ucx_t *u, uint32_t slot);
 void pxs__ucx_am_reply(ucp_ep_h ep, const am_rep_t *hdr, ucx_slot_t *slot, const void *src,
                        size_t n, bool eager);
 /* Send an active message (UCP_AM_SEND_FLAG_* in flags). cb runs exactly

@@ -35,10 +35,11 @@
 #include "../../src/log.h"
 #include "ucx.h"
 
-/* The end of a lease (AM_REQ_LEASE). */
+/* The end of a lease (AM_REQ_LEASE), or a lease request withdrawn: the
+ * request's id (ucx_lease.c). Sent with UCP_AM_SEND_FLAG_REPLY: the
+ * owner's endpoint to the reader names the reader. */
 typedef struct {
-    uint64_t gen;
-    uint32_t slot, reserved;
+    uint64_t id;
 } am_rel_t;
 
 /* A reply in flight at the owner: its header must outlive the send. */
@@ -89,8 +90,8 @@ static void reply_done(void *request, ucs_status_t status, void *user_data)
 /* Answer q as far as the owner can: hdr's status (and lease), and, for a
  * live object to be sent, its bytes (*src, *n) with the slot's reply count
  * held in *slot_p, to be dropped once they are sent (reply_done). */
-void pxs__ucx_am_answer(ucx_t *u, const am_req_t *q, am_rep_t *hdr, ucx_slot_t **slot_p,
-                        const void **src, size_t *n)
+void pxs__ucx_am_answer(ucx_t *u, ucp_ep_h ep, const am_req_t *q, am_rep_t *hdr,
+                        ucx_slot_t **slot_p, const void **src, size_t *n)
 {
     *hdr = (am_rep_t){.id = q->id, .status = PXS_OK};
     *slot_p = NULL;
@@ -111,6 +112,9 @@ void pxs__ucx_am_answer(ucx_t *u, const am_req_t *q, am_rep_t *hdr, ucx_slot_t *
         hdr->status = PXS_ERR_CORRUPT;
     if (hdr->status == PXS_OK && !still_mapped(q->addr, q->len))
         hdr->status = PXS_ERR_EVICTED; /* freed before evict: caught, not read */
+    if (hdr->status == PXS_OK && (q->flags & AM_REQ_LEASE) &&
+        !pxs__ucx_lease_add(u, ep, q->id, q->slot))
+        hdr->status = PXS_ERR_NO_MEMORY;
     if (hdr->status == PXS_OK && (q->flags & AM_REQ_LEASE)) {
         /* the count stays ours until the reader's release (on_release) */
         atomic_fetch_add(&u->leases_out, 1);
@@ -156,7 +160,7 @@ static ucs_status_t on_request(void *arg, const void *header, size_t header_len,
     ucx_slot_t *slot;
     const void *src;
     size_t n;
-    pxs__ucx_am_answer(u, &q, &hdr, &slot, &src, &n);
+    pxs__ucx_am_answer(u, param->reply_ep, &q, &hdr, &slot, &src, &n);
     pxs__ucx_am_reply(param->reply_ep, &hdr, slot, src, n, q.flags & AM_REQ_EAGER);
     return UCS_OK;
 }
@@ -170,22 +174,23 @@ static bool count_down(_Atomic uint32_t *c)
     return n != 0;
 }
 
-/* A reader is done with a leased object. A release of a count that is not
- * there (a duplicate) is ignored rather than let the count wrap. The
- * generation is not checked: an evict revokes it before it waits for the
- * leases, so the releases it waits for carry a revoked one. (A release
- * arriving after its evict timed out can thus shorten a later lease of the
- * slot's next object; that evict has already warned.) */
+/* A reader is done with a leased object, or withdrew its request: end the
+ * lease granted to that request, if one was (ucx_lease.c). A release of
+ * none (refused, or a duplicate) is dropped, so no count is taken twice. */
 static ucs_status_t on_release(void *arg, const void *header, size_t header_len, void *data,
                                size_t len, const ucp_am_recv_param_t *param)
 {
-    (void)data, (void)len, (void)param;
+    (void)data, (void)len;
     ucx_t *u = arg;
     am_rel_t m;
-    if (header_len != sizeof m) return UCS_OK;
+    uint32_t slot;
+    if (header_len != sizeof m || !(param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP))
+        return UCS_OK;
     memcpy(&m, header, sizeof m);
-    if (m.slot >= u->tab_slots) return UCS_OK;
-    if (count_down(&u->slots[m.slot].replies)) count_down(&u->leases_out);
+    if (pxs__ucx_lease_drop(u, param->reply_ep, m.id, &slot)) {
+        count_down(&u->slots[slot].replies);
+        count_down(&u->leases_out);
+    }
     return UCS_OK;
 }
 
@@ -209,6 +214,11 @@ void pxs__ucx_am_revoke(ucx_t *u, uint32_t slot)
         if (deadline && pxs__now_ns() > deadline) {
             pxs_warn("evict of slot %u: a reader has not taken its reply in %d ms; going on",
                      slot, timeout);
+            /* Its leases end here: a release that comes later finds none. */
+            for (uint32_t n = pxs__ucx_lease_drop_slot(u, slot); n; n--) {
+                count_down(&s->replies);
+                count_down(&u->leases_out);
+            }
             return;
         }
     }
@@ -244,46 +254,23 @@ static pxs_status_t table_add(ucx_t *u, ucx_get_t *g)
     return PXS_OK;
 }
 
-/* What a take may find under an id. */
-enum { TAKE_GET, TAKE_TO_READ, TAKE_ANY };
+/* How a get is taken (take). */
+enum { TAKE_GET, TAKE_TO_READ };
 
-/* A leased get taken back (ucx_stall.c) leaves this in its place: the
- * owner may still grant the lease, and its evict would wait for the
- * release until its timeout. NULL without memory: g is not taken then. */
-static ucx_get_t *ghost_of(const ucx_get_t *g)
-{
-    ucx_get_t *h = calloc(1, sizeof *h);
-    if (!h) return NULL;
-    h->u = g->u;
-    h->peer = g->peer;
-    h->id = g->id;
-    h->expect = g->expect;
-    h->am_hdr = g->am_hdr;
-    h->ghost = true;
-    return h;
-}
-
-/* Take the entry of id out of the table if it is still there; returns it
- * or NULL. TAKE_GET: only a get (a ghost shares its get's id); TAKE_ANY:
- * a ghost too (an answer settles either); TAKE_TO_READ: a get we read
- * ourselves (ucx_stall.c), marked receiving before the lock goes, so that
- * a cancel that finds it gone waits for it. */
+/* Take the get of id out of the table if it is still there; returns it or
+ * NULL. TAKE_TO_READ: a get we read ourselves (ucx_stall.c), marked
+ * receiving before the lock goes, so that a cancel that finds it gone
+ * waits for it. */
 static ucx_get_t *take(ucx_t *u, uint64_t id, int how)
 {
     uint32_t idx = (uint32_t)id;
     ucx_get_t *g = NULL;
     pthread_mutex_lock(&u->am_lock);
-    if (idx < u->am_cap && u->am_gets[idx] && u->am_gets[idx]->id == id &&
-        (how == TAKE_ANY || !u->am_gets[idx]->ghost)) {
+    if (idx < u->am_cap && u->am_gets[idx] && u->am_gets[idx]->id == id) {
         g = u->am_gets[idx];
-        ucx_get_t *ghost = NULL;
-        if (how == TAKE_TO_READ && g->lease && !(ghost = ghost_of(g))) {
-            g = NULL; /* no memory: it waits for the owner, as it would have anyway */
-        } else {
-            u->am_gets[idx] = ghost; /* the slot stays taken while a ghost holds it */
-            if (!ghost) u->am_free[u->am_nfree++] = idx;
-            if (how == TAKE_TO_READ) atomic_store(&g->receiving, 1);
-        }
+        u->am_gets[idx] = NULL;
+        u->am_free[u->am_nfree++] = idx;
+        if (how == TAKE_TO_READ) atomic_store(&g->receiving, 1);
     }
     pthread_mutex_unlock(&u->am_lock);
     return g;
@@ -291,13 +278,13 @@ static ucx_get_t *take(ucx_t *u, uint64_t id, int how)
 
 ucx_get_t *pxs__ucx_am_take(ucx_t *u, uint64_t id) { return take(u, id, TAKE_GET); }
 
-ucx_get_t *pxs__ucx_am_take_to_read(ucx_t *u, uint64_t id) { return take(u, id, TAKE_TO_READ); }
-
-/* An answer found a ghost: release what the owner granted. */
-static void ghost_settle(ucx_get_t *h, pxs_status_t st)
+/* The owner may grant the lease the get asked for yet: withdraw it, or
+ * the owner's evict would wait out its timeout for a release. */
+ucx_get_t *pxs__ucx_am_take_to_read(ucx_t *u, uint64_t id)
 {
-    if (st == PXS_OK) pxs__ucx_am_release(h);
-    free(h);
+    ucx_get_t *g = take(u, id, TAKE_TO_READ);
+    if (g && g->lease) pxs__ucx_am_release(g);
+    return g;
 }
 
 size_t pxs__ucx_am_stalled(ucx_t *u, uint64_t now, uint64_t *ids, size_t max)
@@ -306,7 +293,9 @@ size_t pxs__ucx_am_stalled(ucx_t *u, uint64_t now, uint64_t *ids, size_t max)
     pthread_mutex_lock(&u->am_lock);
     for (uint32_t i = 0; i < u->am_cap && n < max; i++) {
         const ucx_get_t *g = u->am_gets[i];
-        if (g && g->attach && now - g->sent_ns >= UCX_STALL_NS && /* a ghost: attach false */
+        /* A lease request not yet sent could not be withdrawn after it. */
+        if (g && g->attach && now - g->sent_ns >= UCX_STALL_NS &&
+            (!g->lease || atomic_load(&g->asked)) &&
             (int64_t)(atomic_load(&g->peer->hold_until) - now) > 0)
             ids[n++] = g->id;
     }
@@ -351,12 +340,8 @@ bool pxs__ucx_am_abandon(ucx_get_t *g)
 /* A reply whose bytes (if any) are all in data: settle its get. */
 void pxs__ucx_am_settle(ucx_t *u, const am_rep_t *r, const void *data, size_t len)
 {
-    ucx_get_t *g = take(u, r->id, TAKE_ANY);
-    if (!g) return; /* cancelled meanwhile: drop it */
-    if (g->ghost) {
-        ghost_settle(g, r->status);
-        return;
-    }
+    ucx_get_t *g = take(u, r->id, TAKE_GET);
+    if (!g) return; /* cancelled or taken back meanwhile: drop it */
     if (r->status != PXS_OK) {
         pxs__ucx_get_finish(g, r->status);
         return;
@@ -391,12 +376,8 @@ static ucs_status_t on_reply(void *arg, const void *header, size_t header_len, v
         pxs__ucx_am_settle(u, &r, data, len);
         return UCS_OK;
     }
-    ucx_get_t *g = take(u, r.id, TAKE_ANY);
+    ucx_get_t *g = take(u, r.id, TAKE_GET);
     if (!g) return UCS_OK; /* cancelled meanwhile: drop it */
-    if (g->ghost) { /* a grant is never sent so: nothing to release */
-        ghost_settle(g, PXS_ERR_CORRUPT);
-        return UCS_OK;
-    }
     if (r.status != PXS_OK || g->lease || len != g->size) {
         pxs__ucx_get_finish(g, r.status != PXS_OK ? r.status : PXS_ERR_CORRUPT);
         return UCS_OK;
@@ -460,6 +441,7 @@ pxs_status_t pxs__ucx_am_get(ucx_get_t *g, uint64_t addr, uint32_t slot)
     *s = (lsend_t){.u = u, .hdr = g->am_hdr};
     pxs__ucx_am_send(g->peer->ep, AM_REQ, &s->hdr, sizeof s->hdr, NULL, 0,
                      UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER, request_sent, s);
+    atomic_store(&g->asked, true); /* g is still ours: a take-back waits for this */
     return PXS_OK;
 }
 
@@ -478,8 +460,9 @@ void pxs__ucx_am_release(ucx_get_t *g)
     if (!q->ep || atomic_load(&q->closing)) return;
     am_rel_t *m = malloc(sizeof *m);
     if (!m) return;
-    *m = (am_rel_t){.gen = g->expect, .slot = g->am_hdr.slot};
-    pxs__ucx_am_send(q->ep, AM_REL, m, sizeof *m, NULL, 0, UCP_AM_SEND_FLAG_EAGER, release_sent, m);
+    *m = (am_rel_t){.id = g->id};
+    pxs__ucx_am_send(q->ep, AM_REL, m, sizeof *m, NULL, 0,
+                     UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER, release_sent, m);
 }
 
 /* Cancel: out of the table (a late reply is dropped): true, settled.
@@ -492,6 +475,7 @@ bool pxs__ucx_am_cancel(ucx_get_t *g)
 {
     ucx_t *u = g->u;
     if (pxs__ucx_am_take(u, g->id)) {
+        if (g->lease) pxs__ucx_am_release(g); /* a grant may come yet: withdraw */
         pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
         return true;
     }
@@ -509,17 +493,17 @@ void pxs__ucx_am_peer_reset(ucx_t *u, const ucx_peer_t *q)
         for (uint32_t i = 0; i < u->am_cap && !g; i++)
             if (u->am_gets[i] && u->am_gets[i]->peer == q) g = u->am_gets[i];
         pthread_mutex_unlock(&u->am_lock);
-        if (!g || !(g = take(u, g->id, TAKE_ANY))) return;
-        if (g->ghost) free(g); /* nothing to release on a closed endpoint */
-        else pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
+        if (!g || !(g = take(u, g->id, TAKE_GET))) return;
+        pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
     }
 }
 
 pxs_status_t pxs__ucx_am_init(ucx_t *u)
 {
+    pthread_mutex_init(&u->am_lock, NULL); /* first: am_fini undoes a partial init */
+    pxs__ucx_lease_init(u);
     u->slots = calloc(u->tab_slots, sizeof *u->slots);
     if (!u->slots) return PXS_ERR_NO_MEMORY;
-    pthread_mutex_init(&u->am_lock, NULL);
     ucp_am_handler_param_t hp = {.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID |
                                                UCP_AM_HANDLER_PARAM_FIELD_CB |
                                                UCP_AM_HANDLER_PARAM_FIELD_ARG,
@@ -546,8 +530,7 @@ pxs_status_t pxs__ucx_am_init(ucx_t *u)
 
 void pxs__ucx_am_fini(ucx_t *u)
 {
-    for (uint32_t i = 0; i < u->am_cap; i++)
-        if (u->am_gets[i] && u->am_gets[i]->ghost) free(u->am_gets[i]);
+    pxs__ucx_lease_fini(u);
     free(u->slots);
     free(u->am_gets);
     free(u->am_free);

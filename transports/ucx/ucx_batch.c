@@ -171,7 +171,7 @@ static ucs_status_t on_requests(void *arg, const void *header, size_t header_len
         ucx_slot_t *slot;
         const void *src;
         size_t n;
-        pxs__ucx_am_answer(u, &q, &hdr, &slot, &src, &n);
+        pxs__ucx_am_answer(u, ep, &q, &hdr, &slot, &src, &n);
         if (n > PACK_BYTES) {
             pxs__ucx_am_reply(ep, &hdr, slot, src, n, q.flags & AM_REQ_EAGER);
             continue;

@@ -8,8 +8,9 @@
  * old while gets to it are in flight), holds each: its ordinary memory is
  * read by attach for UCX_STALL_HOLD_NS, and its gets still unanswered are
  * taken back and read by attach now, as if it had answered. A late answer
- * finds no get and is dropped; a leased get leaves a ghost (ucx_am.c) that
- * releases a late grant, which the owner's evict would otherwise wait for.
+ * finds no get and is dropped; a leased get withdraws its lease request
+ * (ucx_am.c, ucx_lease.c), so that a late grant does not keep the owner's
+ * evict waiting for a release, whether or not the reader runs again.
  * A get whose UCP get of the bytes is under way waits (its bytes may still
  * land in dst). */
 #include "../../src/log.h"
