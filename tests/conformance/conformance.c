@@ -1221,6 +1221,17 @@ Test(conformance, remembered_proxies_see_evict_reuse_death_and_contexts)
     cr_assert_eq(st, PXS_ERR_PEER_DEAD, "a dead owner's remembered object: %s", pxs_strerror(st));
 }
 
+
+/* Seconds the peer takes to evict its objects first..first+n-1 (each must
+ * succeed): an evict waits for the leases and replies of its object. */
+static double timed_evicts(test_peer_t *peer, size_t first, size_t n)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (size_t i = first; i < first + n; i++) cr_assert_eq(peer_evict(peer, i), PXS_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+}
 /* Readers of another process's objects leave nothing behind that its evict
  * must wait for: over ucx, objects of 8 KiB and more on one node are leased
  * to each reader and released after the read, and an evict waits for the
@@ -1239,12 +1250,7 @@ Test(conformance, evict_after_many_remote_reads_does_not_wait)
         cr_assert_eq(pxs_resolve(ctx, &p[i % 2], out, i % 2 ? 16 << 10 : sizeof out, NULL), PXS_OK);
     }
     cr_assert(check_pattern(out, 16 << 10, 49));
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    cr_assert_eq(peer_evict(&peer, 0), PXS_OK);
-    cr_assert_eq(peer_evict(&peer, 1), PXS_OK);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    double s = timed_evicts(&peer, 0, 2);
     cr_assert_lt(s, 10.0, "the evicts waited %.1f s: a reader's release was lost", s);
     cr_assert_eq(pxs_resolve(ctx, &p[0], out, sizeof out, NULL), PXS_ERR_EVICTED);
     cr_assert_eq(peer_quit(&peer), 0);
@@ -1271,11 +1277,7 @@ static void lease_taken_back_case(bool our_thread)
     /* Let its thread (spinning: PXS_UCX_SPIN_US) take the request first: an
      * evict before it would refuse the lease, and nothing be tested. */
     usleep(50 * 1000);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    cr_assert_eq(peer_evict(&peer, 1), PXS_OK);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    double s = timed_evicts(&peer, 1, 1);
     cr_assert_lt(s, 10.0, "the evict waited %.1f s: the late grant was not released", s);
     cr_assert_eq(pxs_resolve(ctx, &p[1], out, sizeof out, NULL), PXS_ERR_EVICTED);
     cr_assert_eq(peer_quit(&peer), 0);
