@@ -1263,22 +1263,28 @@ Test(conformance, evict_after_many_remote_reads_does_not_wait)
  * withdrawal then releases it, or the owner's evict would wait out its
  * timeout (20 s here). Nothing of the reader's must run for that: with its
  * progress thread off, this reader stays out of pxs until the evict is
- * done, as a program does that computes after its get. */
-static void lease_taken_back_case(bool our_thread)
+ * done, as a program does that computes after its get. Without a lease
+ * (leased false: PXS_UCX_LEASE_MIN above the object) the owner answers
+ * with the bytes by rendezvous, which UCX ends only when the reader's
+ * worker runs: the withdrawal ends the owner's hold on the object then. */
+static void taken_back_case(bool our_thread, bool leased)
 {
     if (!stalled_owner_run()) return;
     static const obj_spec_t objs[] = {{1 << 20, OBJ_USER, 94}, {64 << 10, OBJ_USER, 95}};
     test_peer_t peer;
     pxs_proxy_t p[2];
+    if (!leased) setenv("PXS_UCX_LEASE_MIN", "1073741824", 1); /* read when the connector starts */
     pid_t waker = start_polling_then_stop(&peer, "20000", our_thread, objs, 2, p);
+    unsetenv("PXS_UCX_LEASE_MIN");
     static uint8_t out[64 << 10];
     expect_taken_back(&p[1], out, sizeof out, objs[1].seed);
     peer_cont(peer.pid, waker);
     /* Let its thread (spinning: PXS_UCX_SPIN_US) take the request first: an
-     * evict before it would refuse the lease, and nothing be tested. */
+     * evict before it would refuse it, and nothing be tested. */
     usleep(50 * 1000);
     double s = timed_evicts(&peer, 1, 1);
-    cr_assert_lt(s, 10.0, "the evict waited %.1f s: the late grant was not released", s);
+    cr_assert_lt(s, 10.0, "the evict waited %.1f s: the late %s was not released", s,
+                 leased ? "grant" : "reply");
     cr_assert_eq(pxs_resolve(ctx, &p[1], out, sizeof out, NULL), PXS_ERR_EVICTED);
     cr_assert_eq(peer_quit(&peer), 0);
 }
@@ -1286,13 +1292,19 @@ static void lease_taken_back_case(bool our_thread)
 Test(conformance, a_lease_asked_of_a_node_owner_that_stops_is_taken_back_and_released)
 {
     SKIP_WITHOUT_PEER();
-    lease_taken_back_case(true);
+    taken_back_case(true, true);
 }
 
 Test(conformance, a_lease_taken_back_is_released_while_the_reader_stays_out_of_pxs)
 {
     SKIP_WITHOUT_PEER();
-    lease_taken_back_case(false);
+    taken_back_case(false, true);
+}
+
+Test(conformance, a_reply_taken_back_is_withdrawn_while_the_reader_stays_out_of_pxs)
+{
+    SKIP_WITHOUT_PEER();
+    taken_back_case(false, false);
 }
 
 /* Whatever bounds the owner's waits (a ucx lease lasts the owner's timeout:

@@ -212,9 +212,9 @@ typedef struct ucx {
     _Atomic uint32_t app_inside; /* application threads inside pxs__ucx_progress */
     _Atomic uint32_t leases_out; /* leases granted and not yet released: the
                                   * thread polls meanwhile (the reader's get follows) */
-    pthread_mutex_t lease_lock; /* the leases granted, by reader (ucx_lease.c) */
-    struct ucx_lease *lease_tab;
-    uint32_t lease_cap, lease_n;
+    pthread_mutex_t hold_lock; /* leases and replies in flight, by reader (ucx_hold.c) */
+    struct ucx_hold *hold_tab;
+    uint32_t hold_cap, hold_n;
     ucx_slot_t *slots;        /* [tab_slots] */
     pthread_mutex_t am_lock;  /* the table below; never held while progressing */
     struct ucx_get **am_gets; /* outstanding gets by id index */
@@ -222,6 +222,8 @@ typedef struct ucx {
     uint32_t am_cap, am_nfree, am_seq;
     ucx_bq_t bq[UCX_BQ_MAX];  /* requests not yet sent (under am_lock) */
     _Atomic uint32_t nbq;
+    uint32_t flushing;        /* flushes sending a queue they took (am_lock) */
+    struct ucx_wd *wd;        /* withdrawals that wait for them (am_lock; ucx_batch.c) */
     /* same-node reads of pxs_alloc segments (ucx_node.c); on with
      * PXS_UCX_NODE_MAP and node_one_sided */
     pxs_conn_node_t node_rd;
@@ -315,8 +317,8 @@ bool pxs__ucx_am_cancel(ucx_get_t *g);
  * ends now (PXS_ERR_TIMEOUT), a late callback finds nothing. True if so. */
 bool pxs__ucx_am_abandon(ucx_get_t *g);
 void pxs__ucx_am_peer_reset(ucx_t *u, const ucx_peer_t *q);
-/* Release g's lease, or withdraw its lease request: the owner ends the
- * lease it granted for g's request, if any (ucx_lease.c). */
+/* Release g's lease: the owner ends the lease it granted for g's request
+ * (ucx_hold.c). */
 void pxs__ucx_am_release(ucx_get_t *g);
 /* Take the get of id out of the reader's table (NULL: cancelled or done). */
 ucx_get_t *pxs__ucx_am_take(ucx_t *u, uint64_t id);
@@ -325,8 +327,8 @@ ucx_get_t *pxs__ucx_am_take(ucx_t *u, uint64_t id);
  * owner held. */
 size_t pxs__ucx_am_stalled(ucx_t *u, uint64_t now, uint64_t *ids, size_t max);
 /* Take the get of id out of the table to read it ourselves: a cancel then
- * waits until it completes (NULL: cancelled or done). A lease it asked for
- * is withdrawn. */
+ * waits until it completes (NULL: cancelled or done). Its request is
+ * withdrawn (a lease or reply the owner holds for it ends). */
 ucx_get_t *pxs__ucx_am_take_to_read(ucx_t *u, uint64_t id);
 /* Settle the get a reply answers, its bytes (if any) all in data. */
 void pxs__ucx_am_settle(ucx_t *u, const am_rep_t *r, const void *data, size_t len);
@@ -334,25 +336,33 @@ void pxs__ucx_am_settle(ucx_t *u, const am_rep_t *r, const void *data, size_t le
  * answer by itself. */
 void pxs__ucx_am_answer(ucx_t *u, ucp_ep_h ep, const am_req_t *q, am_rep_t *hdr,
                         ucx_slot_t **slot_p, const void **src, size_t *n);
-/* The owner's leases (ucx_lease.c): note one granted to ep's request id
- * (false: no memory), end it (false: none such), end those of a slot
- * (an evict that gave up waiting; returns how many). Thread-safe. */
-typedef struct ucx_lease ucx_lease_t;
-void pxs__ucx_lease_init(ucx_t *u);
-void pxs__ucx_lease_fini(ucx_t *u);
-bool pxs__ucx_lease_add(ucx_t *u, ucp_ep_h ep, uint64_t id, uint32_t slot);
-bool pxs__ucx_lease_drop(ucx_t *u, ucp_ep_h ep, uint64_t id, uint32_t *slot_p);
-uint32_t pxs__ucx_lease_drop_slot(ucx_t *u, uint32_t slot);
-void pxs__ucx_am_reply(ucp_ep_h ep, const am_rep_t *hdr, ucx_slot_t *slot, const void *src,
-                       size_t n, bool eager);
+/* The owner's holds (ucx_hold.c): note one for ep's request id, a lease
+ * or a reply in flight (false: no memory); take it out (false: none such;
+ * else its slot and kind); take out those of a slot (an evict that gave
+ * up waiting; returns how many, *leases_p of them leases). Thread-safe. */
+typedef struct ucx_hold ucx_hold_t;
+void pxs__ucx_hold_init(ucx_t *u);
+void pxs__ucx_hold_fini(ucx_t *u);
+bool pxs__ucx_hold_add(ucx_t *u, ucp_ep_h ep, uint64_t id, uint32_t slot, bool lease);
+bool pxs__ucx_hold_drop(ucx_t *u, ucp_ep_h ep, uint64_t id, uint32_t *slot_p, bool *lease_p);
+uint32_t pxs__ucx_hold_drop_slot(ucx_t *u, uint32_t slot, uint32_t *leases_p);
+void pxs__ucx_am_reply(ucx_t *u, ucp_ep_h ep, const am_rep_t *hdr, ucx_slot_t *slot,
+                       const void *src, size_t n, bool eager);
 /* Send an active message (UCP_AM_SEND_FLAG_* in flags). cb runs exactly
  * once with arg: from UCX when the send completes later, or here when it
  * completes or fails at once (request NULL). */
 void pxs__ucx_am_send(ucp_ep_h ep, unsigned id, const void *hdr, size_t hdr_len, const void *data,
                       size_t len, uint32_t flags, ucp_send_nbx_callback_t cb, void *arg);
-/* Batches (ucx_batch.c): queue a request, send the queue, the handlers. */
+/* Batches (ucx_batch.c): queue a request, send the queue, the handlers.
+ * withdraw: g was given up (out of the table): its request leaves the
+ * queue if it is still there, else a withdrawal follows it to the owner
+ * (pxs__ucx_am_send_rel), once any flush that may carry it has sent. */
 void pxs__ucx_batch_add(ucx_get_t *g);
 void pxs__ucx_batch_flush(ucx_t *u);
+void pxs__ucx_batch_withdraw(ucx_get_t *g);
+void pxs__ucx_batch_fini(ucx_t *u);
+/* Send the release (or withdrawal) of request id to the owner q. */
+void pxs__ucx_am_send_rel(ucx_peer_t *q, uint64_t id);
 pxs_status_t pxs__ucx_batch_init(ucx_t *u);
 
 /* ucx_worker.c */

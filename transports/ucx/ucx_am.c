@@ -35,17 +35,22 @@
 #include "../../src/log.h"
 #include "ucx.h"
 
-/* The end of a lease (AM_REQ_LEASE), or a lease request withdrawn: the
- * request's id (ucx_lease.c). Sent with UCP_AM_SEND_FLAG_REPLY: the
+/* The end of a lease (AM_REQ_LEASE), or a request withdrawn: the
+ * request's id (ucx_hold.c). Sent with UCP_AM_SEND_FLAG_REPLY: the
  * owner's endpoint to the reader names the reader. */
 typedef struct {
     uint64_t id;
 } am_rel_t;
 
-/* A reply in flight at the owner: its header must outlive the send. */
+/* A reply in flight at the owner: its header must outlive the send. With
+ * bytes, it holds its slot (held: noted in ucx_hold.c, so that the
+ * reader's withdrawal can end the hold). */
 typedef struct {
     am_rep_t hdr;
+    ucx_t *u;
+    ucp_ep_h ep;
     ucx_slot_t *slot;
+    bool held;
 } reply_t;
 
 /* --- owner side ---------------------------------------------------------- */
@@ -82,7 +87,11 @@ static void reply_done(void *request, ucs_status_t status, void *user_data)
 {
     (void)status;
     reply_t *r = user_data;
-    if (r->slot) atomic_fetch_sub(&r->slot->replies, 1);
+    uint32_t slot;
+    bool lease;
+    /* Withdrawn meanwhile, or given up by an evict: its count was dropped. */
+    if (r->slot && (!r->held || pxs__ucx_hold_drop(r->u, r->ep, r->hdr.id, &slot, &lease)))
+        atomic_fetch_sub(&r->slot->replies, 1);
     free(r);
     if (request) ucp_request_free(request);
 }
@@ -113,7 +122,7 @@ void pxs__ucx_am_answer(ucx_t *u, ucp_ep_h ep, const am_req_t *q, am_rep_t *hdr,
     if (hdr->status == PXS_OK && !still_mapped(q->addr, q->len))
         hdr->status = PXS_ERR_EVICTED; /* freed before evict: caught, not read */
     if (hdr->status == PXS_OK && (q->flags & AM_REQ_LEASE) &&
-        !pxs__ucx_lease_add(u, ep, q->id, q->slot))
+        !pxs__ucx_hold_add(u, ep, q->id, q->slot, true))
         hdr->status = PXS_ERR_NO_MEMORY;
     if (hdr->status == PXS_OK && (q->flags & AM_REQ_LEASE)) {
         /* the count stays ours until the reader's release (on_release) */
@@ -132,8 +141,10 @@ void pxs__ucx_am_answer(ucx_t *u, ucp_ep_h ep, const am_req_t *q, am_rep_t *hdr,
 }
 
 /* Send one answer by itself, the slot's count held until its bytes have
- * gone: zero-copy, UCX may pick rendezvous; eager if asked (AM_REQ_EAGER). */
-void pxs__ucx_am_reply(ucp_ep_h ep, const am_rep_t *hdr, ucx_slot_t *slot,
+ * gone or the reader withdraws the request: zero-copy, UCX may pick
+ * rendezvous, which completes only when the reader's worker runs; eager if
+ * asked (AM_REQ_EAGER). */
+void pxs__ucx_am_reply(ucx_t *u, ucp_ep_h ep, const am_rep_t *hdr, ucx_slot_t *slot,
                        const void *src, size_t n, bool eager)
 {
     reply_t *r = malloc(sizeof *r);
@@ -141,8 +152,9 @@ void pxs__ucx_am_reply(ucp_ep_h ep, const am_rep_t *hdr, ucx_slot_t *slot,
         if (slot) atomic_fetch_sub(&slot->replies, 1);
         return;
     }
-    r->hdr = *hdr;
-    r->slot = slot;
+    *r = (reply_t){.hdr = *hdr, .u = u, .ep = ep, .slot = slot};
+    /* No memory for the note: the hold ends with the send only. */
+    if (slot) r->held = pxs__ucx_hold_add(u, ep, hdr->id, (uint32_t)(slot - u->slots), false);
     pxs__ucx_am_send(ep, AM_REP, &r->hdr, sizeof r->hdr, src, n,
                      eager ? UCP_AM_SEND_FLAG_EAGER : 0, reply_done, r);
 }
@@ -161,7 +173,7 @@ static ucs_status_t on_request(void *arg, const void *header, size_t header_len,
     const void *src;
     size_t n;
     pxs__ucx_am_answer(u, param->reply_ep, &q, &hdr, &slot, &src, &n);
-    pxs__ucx_am_reply(param->reply_ep, &hdr, slot, src, n, q.flags & AM_REQ_EAGER);
+    pxs__ucx_am_reply(u, param->reply_ep, &hdr, slot, src, n, q.flags & AM_REQ_EAGER);
     return UCS_OK;
 }
 
@@ -175,8 +187,9 @@ static bool count_down(_Atomic uint32_t *c)
 }
 
 /* A reader is done with a leased object, or withdrew its request: end the
- * lease granted to that request, if one was (ucx_lease.c). A release of
- * none (refused, or a duplicate) is dropped, so no count is taken twice. */
+ * lease granted to it or the hold of the reply sent for it, if any
+ * (ucx_hold.c). One of none (refused, completed, or a duplicate) is
+ * dropped, so no count is taken twice. */
 static ucs_status_t on_release(void *arg, const void *header, size_t header_len, void *data,
                                size_t len, const ucp_am_recv_param_t *param)
 {
@@ -184,12 +197,13 @@ static ucs_status_t on_release(void *arg, const void *header, size_t header_len,
     ucx_t *u = arg;
     am_rel_t m;
     uint32_t slot;
+    bool lease;
     if (header_len != sizeof m || !(param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP))
         return UCS_OK;
     memcpy(&m, header, sizeof m);
-    if (pxs__ucx_lease_drop(u, param->reply_ep, m.id, &slot)) {
+    if (pxs__ucx_hold_drop(u, param->reply_ep, m.id, &slot, &lease)) {
         count_down(&u->slots[slot].replies);
-        count_down(&u->leases_out);
+        if (lease) count_down(&u->leases_out);
     }
     return UCS_OK;
 }
@@ -214,11 +228,12 @@ void pxs__ucx_am_revoke(ucx_t *u, uint32_t slot)
         if (deadline && pxs__now_ns() > deadline) {
             pxs_warn("evict of slot %u: a reader has not taken its reply in %d ms; going on",
                      slot, timeout);
-            /* Its leases end here: a release that comes later finds none. */
-            for (uint32_t n = pxs__ucx_lease_drop_slot(u, slot); n; n--) {
+            /* Its holds end here: a release or completion that comes
+             * later finds none. */
+            uint32_t leases;
+            for (uint32_t n = pxs__ucx_hold_drop_slot(u, slot, &leases); n; n--)
                 count_down(&s->replies);
-                count_down(&u->leases_out);
-            }
+            while (leases--) count_down(&u->leases_out);
             return;
         }
     }
@@ -278,12 +293,21 @@ static ucx_get_t *take(ucx_t *u, uint64_t id, int how)
 
 ucx_get_t *pxs__ucx_am_take(ucx_t *u, uint64_t id) { return take(u, id, TAKE_GET); }
 
-/* The owner may grant the lease the get asked for yet: withdraw it, or
- * the owner's evict would wait out its timeout for a release. */
+/* g is out of the table, given up: its request, if it went, is withdrawn.
+ * A lease request goes at once (asked); others through the batch queue. */
+static void withdraw(ucx_get_t *g)
+{
+    if (g->lease) pxs__ucx_am_send_rel(g->peer, g->id);
+    else pxs__ucx_batch_withdraw(g);
+}
+
+/* The owner may answer the request yet, with a lease or a rendezvous
+ * that only our worker would end: withdraw it, or the owner's evict would
+ * wait out its timeout while we do not call pxs. */
 ucx_get_t *pxs__ucx_am_take_to_read(ucx_t *u, uint64_t id)
 {
     ucx_get_t *g = take(u, id, TAKE_TO_READ);
-    if (g && g->lease) pxs__ucx_am_release(g);
+    if (g) withdraw(g);
     return g;
 }
 
@@ -454,16 +478,17 @@ static void release_sent(void *request, ucs_status_t status, void *user_data)
 
 /* Fire and forget: if it cannot go (no memory, the endpoint closing), the
  * owner's evict of the object waits out its timeout and goes on. */
-void pxs__ucx_am_release(ucx_get_t *g)
+void pxs__ucx_am_send_rel(ucx_peer_t *q, uint64_t id)
 {
-    ucx_peer_t *q = g->peer;
     if (!q->ep || atomic_load(&q->closing)) return;
     am_rel_t *m = malloc(sizeof *m);
     if (!m) return;
-    *m = (am_rel_t){.id = g->id};
+    *m = (am_rel_t){.id = id};
     pxs__ucx_am_send(q->ep, AM_REL, m, sizeof *m, NULL, 0,
                      UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER, release_sent, m);
 }
+
+void pxs__ucx_am_release(ucx_get_t *g) { pxs__ucx_am_send_rel(g->peer, g->id); }
 
 /* Cancel: out of the table (a late reply is dropped): true, settled.
  * False when it is past that and the caller must wait for it (ucx_cancel:
@@ -475,7 +500,7 @@ bool pxs__ucx_am_cancel(ucx_get_t *g)
 {
     ucx_t *u = g->u;
     if (pxs__ucx_am_take(u, g->id)) {
-        if (g->lease) pxs__ucx_am_release(g); /* a grant may come yet: withdraw */
+        withdraw(g); /* an answer may come yet */
         pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
         return true;
     }
@@ -501,7 +526,7 @@ void pxs__ucx_am_peer_reset(ucx_t *u, const ucx_peer_t *q)
 pxs_status_t pxs__ucx_am_init(ucx_t *u)
 {
     pthread_mutex_init(&u->am_lock, NULL); /* first: am_fini undoes a partial init */
-    pxs__ucx_lease_init(u);
+    pxs__ucx_hold_init(u);
     u->slots = calloc(u->tab_slots, sizeof *u->slots);
     if (!u->slots) return PXS_ERR_NO_MEMORY;
     ucp_am_handler_param_t hp = {.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID |
@@ -530,7 +555,8 @@ pxs_status_t pxs__ucx_am_init(ucx_t *u)
 
 void pxs__ucx_am_fini(ucx_t *u)
 {
-    pxs__ucx_lease_fini(u);
+    pxs__ucx_batch_fini(u);
+    pxs__ucx_hold_fini(u);
     free(u->slots);
     free(u->am_gets);
     free(u->am_free);

@@ -31,6 +31,14 @@ typedef struct {
     uint64_t len;
 } am_bent_t;
 
+/* A withdrawal that waits for the flushes sending now: one of them may
+ * carry its request, which it must not overtake (ucx_hold.c). */
+struct ucx_wd {
+    ucx_peer_t *peer;
+    uint64_t id;
+    struct ucx_wd *next;
+};
+
 /* A batch of requests in flight: kept until its send completes. */
 typedef struct {
     ucx_t *u;
@@ -80,6 +88,7 @@ void pxs__ucx_batch_flush(ucx_t *u)
     uint32_t n = atomic_load_explicit(&u->nbq, memory_order_relaxed);
     memcpy(local, u->bq, n * sizeof local[0]);
     atomic_store_explicit(&u->nbq, 0, memory_order_relaxed);
+    u->flushing++;
     pthread_mutex_unlock(&u->am_lock);
     for (uint32_t i = 0; i < n; i++) {
         ucx_peer_t *q = local[i].peer;
@@ -99,6 +108,52 @@ void pxs__ucx_batch_flush(ucx_t *u)
         }
         if (b) batch_send(u, q, b);
     }
+    /* Sent: the withdrawals that waited may follow (the last flush out
+     * sends them, after every request any flush took). */
+    struct ucx_wd *wd = NULL;
+    pthread_mutex_lock(&u->am_lock);
+    if (--u->flushing == 0) {
+        wd = u->wd;
+        u->wd = NULL;
+    }
+    pthread_mutex_unlock(&u->am_lock);
+    for (struct ucx_wd *next; wd; wd = next) {
+        next = wd->next;
+        pxs__ucx_am_send_rel(wd->peer, wd->id);
+        free(wd);
+    }
+}
+
+void pxs__ucx_batch_withdraw(ucx_get_t *g)
+{
+    ucx_t *u = g->u;
+    bool queued = false, later = false;
+    pthread_mutex_lock(&u->am_lock);
+    uint32_t n = atomic_load_explicit(&u->nbq, memory_order_relaxed);
+    for (uint32_t i = 0; i < n && !queued; i++)
+        if (u->bq[i].peer && u->bq[i].req.id == g->id) {
+            u->bq[i].peer = NULL; /* a hole: the flush skips it */
+            queued = true;
+        }
+    if (!queued && u->flushing) {
+        struct ucx_wd *wd = malloc(sizeof *wd);
+        if (wd) { /* else at once: it may overtake, and the evict wait its timeout */
+            *wd = (struct ucx_wd){.peer = g->peer, .id = g->id, .next = u->wd};
+            u->wd = wd;
+            later = true;
+        }
+    }
+    pthread_mutex_unlock(&u->am_lock);
+    if (!queued && !later) pxs__ucx_am_send_rel(g->peer, g->id);
+}
+
+void pxs__ucx_batch_fini(ucx_t *u)
+{
+    for (struct ucx_wd *wd = u->wd, *next; wd; wd = next) {
+        next = wd->next;
+        free(wd);
+    }
+    u->wd = NULL;
 }
 
 void pxs__ucx_batch_add(ucx_get_t *g)
@@ -173,7 +228,7 @@ static ucs_status_t on_requests(void *arg, const void *header, size_t header_len
         size_t n;
         pxs__ucx_am_answer(u, ep, &q, &hdr, &slot, &src, &n);
         if (n > PACK_BYTES) {
-            pxs__ucx_am_reply(ep, &hdr, slot, src, n, q.flags & AM_REQ_EAGER);
+            pxs__ucx_am_reply(u, ep, &hdr, slot, src, n, q.flags & AM_REQ_EAGER);
             continue;
         }
         size_t need = sizeof(am_bent_t) + pad8(n);

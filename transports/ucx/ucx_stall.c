@@ -8,9 +8,10 @@
  * old while gets to it are in flight), holds each: its ordinary memory is
  * read by attach for UCX_STALL_HOLD_NS, and its gets still unanswered are
  * taken back and read by attach now, as if it had answered. A late answer
- * finds no get and is dropped; a leased get withdraws its lease request
- * (ucx_am.c, ucx_lease.c), so that a late grant does not keep the owner's
- * evict waiting for a release, whether or not the reader runs again.
+ * finds no get and is dropped; each get taken back withdraws its request
+ * (ucx_am.c, ucx_hold.c), so that a late grant, or a late reply by
+ * rendezvous, does not keep the owner's evict waiting, whether or not the
+ * reader runs again.
  * A get whose UCP get of the bytes is under way waits (its bytes may still
  * land in dst). */
 #include "../../src/log.h"
