@@ -190,12 +190,26 @@ static void nap_us(long us)
     nanosleep(&ts, NULL);
 }
 
-/* Between polls: the caller's idle work, else a short spin and then naps,
- * so that a waiting rank leaves the CPU to working ones on a small node. */
+static void (*wait_idle)(void *);
+static void *wait_idle_arg;
+
+void mpib_set_wait_idle(void (*idle)(void *), void *arg)
+{
+    wait_idle = idle;
+    wait_idle_arg = arg;
+}
+
+/* Between polls: the caller's idle work, else the rank's (mpib_set_wait_idle),
+ * a short spin and then naps, so that a waiting rank leaves the CPU to
+ * working ones on a small node. */
 static void idle_once(unsigned spins, void (*idle)(void *), void *arg)
 {
-    if (idle) idle(arg);
-    else if (spins > 256) nap_us(spins > 4096 ? 50 : 5);
+    if (idle) {
+        idle(arg);
+        return;
+    }
+    if (wait_idle) wait_idle(wait_idle_arg);
+    if (spins > 256) nap_us(spins > 4096 ? 50 : 5);
 }
 
 void mpib_wait_msg(int source, int tag, MPI_Comm comm, int timeout_ms, void (*idle)(void *),

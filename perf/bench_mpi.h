@@ -80,6 +80,9 @@ void mpib_wait_msg(int source, int tag, MPI_Comm comm, int timeout_ms, void (*id
                    void *arg, MPI_Status *st);
 /* Wait for an MPI request the same way. */
 void mpib_wait_req(MPI_Request *req, int timeout_ms, void (*idle)(void *), void *arg);
+/* Work for the waits given no idle (those above, mpib_barrier,
+ * mpib_recv_proxy) between their probes, before they yield the CPU. */
+void mpib_set_wait_idle(void (*idle)(void *), void *arg);
 /* MPI_Ibarrier, bounded. */
 void mpib_barrier(MPI_Comm comm);
 
