@@ -43,8 +43,8 @@ typedef struct {
 } am_rel_t;
 
 /* A reply in flight at the owner: its header must outlive the send. With
- * bytes, it holds its slot (held: noted in ucx_hold.c, so that the
- * reader's withdrawal can end the hold). */
+ * bytes, it holds its slot (held: a rendezvous, noted in ucx_hold.c, so
+ * that the reader's withdrawal can end the hold). */
 typedef struct {
     am_rep_t hdr;
     ucx_t *u;
@@ -141,9 +141,12 @@ void pxs__ucx_am_answer(ucx_t *u, ucp_ep_h ep, const am_req_t *q, am_rep_t *hdr,
 }
 
 /* Send one answer by itself, the slot's count held until its bytes have
- * gone or the reader withdraws the request: zero-copy, UCX may pick
- * rendezvous, which completes only when the reader's worker runs; eager if
- * asked (AM_REQ_EAGER). */
+ * gone: eager if asked (AM_REQ_EAGER), else by rendezvous, zero-copy.
+ * Rendezvous because only then is the object read for the reader's sake
+ * alone (it pulls the bytes, or asks for them, once its handler takes the
+ * reply), so its withdrawal may end the hold before UCX ends the send,
+ * which it does only when the reader's worker runs; an eager send reads
+ * the object whatever the reader does, and holds it until it completes. */
 void pxs__ucx_am_reply(ucx_t *u, ucp_ep_h ep, const am_rep_t *hdr, ucx_slot_t *slot,
                        const void *src, size_t n, bool eager)
 {
@@ -153,10 +156,12 @@ void pxs__ucx_am_reply(ucx_t *u, ucp_ep_h ep, const am_rep_t *hdr, ucx_slot_t *s
         return;
     }
     *r = (reply_t){.hdr = *hdr, .u = u, .ep = ep, .slot = slot};
+    bool rndv = slot && n && !eager;
     /* No memory for the note: the hold ends with the send only. */
-    if (slot) r->held = pxs__ucx_hold_add(u, ep, hdr->id, (uint32_t)(slot - u->slots), false);
+    if (rndv) r->held = pxs__ucx_hold_add(u, ep, hdr->id, (uint32_t)(slot - u->slots), false);
     pxs__ucx_am_send(ep, AM_REP, &r->hdr, sizeof r->hdr, src, n,
-                     eager ? UCP_AM_SEND_FLAG_EAGER : 0, reply_done, r);
+                     eager ? UCP_AM_SEND_FLAG_EAGER : rndv ? UCP_AM_SEND_FLAG_RNDV : 0,
+                     reply_done, r);
 }
 
 static ucs_status_t on_request(void *arg, const void *header, size_t header_len, void *data,

@@ -1,6 +1,6 @@
 /* An owner's holds on its objects for readers' requests, by reader
  * endpoint and request id (ucx_am.c): the leases it granted and not yet
- * saw released, and the zero-copy replies it has sent and UCX has not yet
+ * saw released, and the replies it sent by rendezvous that UCX has not yet
  * completed. Each holds its slot's reply count, so an evict waits for it.
  *
  * A release names the request it ends, so it ends only a hold that exists,
