@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "peer.h"
 
@@ -23,6 +24,10 @@ int main(int argc, char **argv)
         if (sscanf(tok, "%zu:%d:%u", &objs[i].size, &kind, &objs[i].seed) != 3) return 2;
         objs[i].kind = (obj_kind_t)kind;
     }
+    /* An owner whose memory others may not attach to (as under Yama scope
+     * 2, or a setuid program): readers without CAP_SYS_PTRACE get EPERM. */
+    const char *nd = getenv("PXS_TEST_PEER_UNDUMPABLE");
+    if (nd && !strcmp(nd, "1") && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return 2;
     const char *domain = strcmp(argv[4], "-") ? argv[4] : NULL;
     peer_serve(atoi(argv[1]), atoi(argv[2]), argv[3], domain, objs, i);
 }

@@ -6,6 +6,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <signal.h>
+#include <errno.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdbool.h>
@@ -1038,6 +1042,109 @@ Test(conformance, node_user_buffers_are_read_either_way_while_the_owner_polls)
         cr_assert(check_pattern(win[k], sizeof win[k], 81), "window get %d", k);
     }
     cr_assert_eq(peer_quit(&peer), 0);
+}
+
+/* Drop CAP_SYS_PTRACE from this thread's effective set; threads made
+ * afterwards inherit that. A root reader is then refused the memory of an
+ * owner that is not dumpable, as any reader without the capability is. */
+static void drop_ptrace_cap(void)
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[2];
+    cr_assert_eq(syscall(SYS_capget, &h, d), 0, "capget: %s", strerror(errno));
+    d[CAP_SYS_PTRACE / 32].effective &= ~(1u << (CAP_SYS_PTRACE % 32));
+    cr_assert_eq(syscall(SYS_capset, &h, d), 0, "capset: %s", strerror(errno));
+}
+
+/* An owner on this node whose memory the kernel will not let us attach to
+ * (it is not dumpable and we lack CAP_SYS_PTRACE; Yama's scope 2 does the
+ * same to every reader). shm, whose only way to a user buffer is that
+ * attach, says so (PXS_ERR_UNREACHABLE, nothing written) and still reads
+ * pxs_alloc memory, which it maps. ucx turns its attach off at the first
+ * refusal and reads through UCX, blocking and in flight together; where
+ * UCX's shared memory opens the owner's FIFO by /proc/PID/fd (its
+ * default), the kernel refuses that too and the owner's user buffers are
+ * unreachable, clearly, unless UCX has another transport (tcp). */
+static void read_refusing_owner(const test_peer_t *peer, const obj_spec_t *objs,
+                                const pxs_proxy_t *p, bool must_reach)
+{
+    /* The case holds only if the kernel refuses: it checks access before
+     * it looks at the address. */
+    uint8_t b;
+    struct iovec l = {.iov_base = &b, .iov_len = 1}, r = {.iov_base = (void *)4096, .iov_len = 1};
+    errno = 0;
+    cr_assert(process_vm_readv(peer->pid, &l, 1, &r, 1, 0) < 0 && errno == EPERM,
+              "the kernel lets us attach to the owner: %s", strerror(errno));
+    bool shm = !strcmp(conn_name, "shm");
+    static uint8_t out[1 << 20];
+    pxs_status_t user_st = PXS_INPROGRESS; /* what the first user buffer got */
+    /* Repeated: ucx's pace would try attach on the second get of a size. */
+    for (int i = 0; i < 4; i++) {
+        for (int k = 0; k < 3; k++) {
+            memset(out, 0xee, objs[k].size);
+            pxs_status_t st = pxs_resolve(ctx, &p[k], out, objs[k].size, NULL);
+            if (user_st == PXS_INPROGRESS) user_st = st;
+            cr_assert_eq(st, user_st, "%zu B: %s, then %s", objs[k].size, pxs_strerror(st),
+                         pxs_strerror(user_st));
+            if (st == PXS_OK) {
+                cr_assert(check_pattern(out, objs[k].size, objs[k].seed), "%zu B", objs[k].size);
+                continue;
+            }
+            cr_assert_eq(st, PXS_ERR_UNREACHABLE, "%zu B: %s", objs[k].size, pxs_strerror(st));
+            cr_assert(shm || !must_reach, "%zu B: %s", objs[k].size, pxs_strerror(st));
+            for (size_t j = 0; j < objs[k].size; j += 997) cr_assert_eq(out[j], 0xee);
+        }
+        /* pxs_alloc memory is mapped, needing neither, except for ucx
+         * with PXS_UCX_NODE_MAP=0 (through UCX, as user buffers). */
+        pxs_status_t st = pxs_resolve(ctx, &p[3], out, objs[3].size, NULL);
+        cr_assert(st == PXS_OK || (st == PXS_ERR_UNREACHABLE && !shm && !must_reach), "%s",
+                  pxs_strerror(st));
+        cr_assert(st != PXS_OK || check_pattern(out, objs[3].size, objs[3].seed));
+    }
+    cr_assert(!shm || user_st == PXS_ERR_UNREACHABLE, "shm read a user buffer anyway");
+    if (user_st != PXS_OK) return;
+    pxs_request_t *rq[8];
+    pxs_status_t st[8];
+    static uint8_t win[8][64 << 10];
+    for (int k = 0; k < 8; k++) {
+        st[k] = pxs_resolve_nb(ctx, &p[1], win[k], sizeof win[k], NULL, &rq[k]);
+        cr_assert(st[k] == PXS_OK || st[k] == PXS_INPROGRESS, "%d: %s", k, pxs_strerror(st[k]));
+    }
+    for (int k = 0; k < 8; k++) {
+        if (st[k] == PXS_INPROGRESS) {
+            st[k] = pxs_wait(rq[k], PXS_TIMEOUT_DEFAULT);
+            pxs_request_free(rq[k]);
+        }
+        cr_assert_eq(st[k], PXS_OK, "%d: %s", k, pxs_strerror(st[k]));
+        cr_assert(check_pattern(win[k], sizeof win[k], objs[1].seed), "window get %d", k);
+    }
+}
+
+Test(conformance, an_owner_refusing_attach_is_read_another_way_or_refused_clearly)
+{
+    SKIP_WITHOUT_PEER();
+    if (!(caps & PXS_CAP_CROSS_PROCESS)) return;
+    /* A context of its own, started without the capability: every thread
+     * of pxs and UCX is made from this one afterwards. */
+    end_context(ctx, main_handle);
+    drop_ptrace_cap();
+    cr_assert_eq(new_context(NULL, &ctx, &main_handle), PXS_OK);
+    static const obj_spec_t objs[] = {{100, OBJ_USER, 61}, {64 << 10, OBJ_USER, 62},
+                                      {1 << 20, OBJ_USER, 63}, {64 << 10, OBJ_ALLOC, 64}};
+    /* Owner 0 as UCX's default has it; owner 1 with UCX's FIFO opened by
+     * name, which ucx must read whatever its transports. */
+    for (int o = 0; o < 2; o++) {
+        test_peer_t peer;
+        pxs_proxy_t p[4];
+        setenv("PXS_TEST_PEER_UNDUMPABLE", "1", 1);
+        if (o) setenv("UCX_POSIX_USE_PROC_LINK", "n", 1);
+        int rc = peer_start(&peer, conn_name, NULL, objs, 4, p);
+        unsetenv("PXS_TEST_PEER_UNDUMPABLE");
+        if (o) unsetenv("UCX_POSIX_USE_PROC_LINK");
+        cr_assert_eq(rc, 0);
+        read_refusing_owner(&peer, objs, p, o == 1);
+        cr_assert_eq(peer_quit(&peer), 0);
+    }
 }
 
 /* Threads copying from a mapped segment while its owner evicts the object

@@ -73,6 +73,18 @@ static pxs_status_t ep_connect(ucx_t *u, ucx_peer_t *q, const ucx_blob_t *b)
         ep.err_mode = UCP_ERR_HANDLING_MODE_NONE;
         st = ucp_ep_create(u->worker, &ep, &q->ep);
     }
+    if (st == UCS_ERR_SHMEM_SEGMENT) {
+        /* UCX's posix transport opens the owner's FIFO through
+         * /proc/PID/fd, which the kernel refuses where it refuses attach
+         * (an owner not dumpable, Yama's scope 2): the owner is out of
+         * reach here, not broken. */
+        q->ep = NULL;
+        pxs_error("cannot reach owner %016llx (pid %d) over UCX's shared memory: its segment "
+                  "is not ours to open (owner not dumpable, or ptrace scope); the owner may "
+                  "set UCX_POSIX_USE_PROC_LINK=n, or UCX_TLS may add tcp",
+                  (unsigned long long)q->owner, (int)q->pid);
+        return PXS_ERR_UNREACHABLE;
+    }
     if (st != UCS_OK) {
         q->ep = NULL;
         pxs_error("cannot reach owner %016llx over UCX: %s", (unsigned long long)q->owner,
