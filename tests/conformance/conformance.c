@@ -997,6 +997,28 @@ Test(conformance, a_node_owner_that_stops_polling_is_not_waited_for)
     cr_assert_eq(peer_quit(&peer), 0);
 }
 
+/* Eight resolves of p's n bytes (at most 64 KiB) in flight together, then
+ * their waits: each the right bytes. */
+static void expect_window_of_8(const pxs_proxy_t *p, size_t n, unsigned seed)
+{
+    pxs_request_t *r[8];
+    pxs_status_t st[8];
+    static uint8_t win[8][64 << 10];
+    cr_assert(n <= sizeof win[0]);
+    for (int k = 0; k < 8; k++) {
+        st[k] = pxs_resolve_nb(ctx, p, win[k], n, NULL, &r[k]);
+        cr_assert(st[k] == PXS_OK || st[k] == PXS_INPROGRESS, "%d: %s", k, pxs_strerror(st[k]));
+    }
+    for (int k = 0; k < 8; k++) {
+        if (st[k] == PXS_INPROGRESS) {
+            st[k] = pxs_wait(r[k], PXS_TIMEOUT_DEFAULT);
+            pxs_request_free(r[k]);
+        }
+        cr_assert_eq(st[k], PXS_OK, "%d: %s", k, pxs_strerror(st[k]));
+        cr_assert(check_pattern(win[k], n, seed), "window get %d", k);
+    }
+}
+
 /* Gets the caller waits for, of user buffers of an owner on this node that
  * polls: the ucx reader times its two ways (UCX's owner-served get and
  * cross-memory attach) and takes the sooner, the first get of a size by
@@ -1026,21 +1048,7 @@ Test(conformance, node_user_buffers_are_read_either_way_while_the_owner_polls)
         pxs_status_t st = pxs_resolve(ctx, &q, out, sizeof out, NULL);
         cr_assert_eq(st, PXS_ERR_CORRUPT, "get %d: %s", i, pxs_strerror(st));
     }
-    pxs_request_t *r[8];
-    pxs_status_t st[8];
-    static uint8_t win[8][100];
-    for (int k = 0; k < 8; k++) {
-        st[k] = pxs_resolve_nb(ctx, &p[0], win[k], sizeof win[k], NULL, &r[k]);
-        cr_assert(st[k] == PXS_OK || st[k] == PXS_INPROGRESS, "%d: %s", k, pxs_strerror(st[k]));
-    }
-    for (int k = 0; k < 8; k++) {
-        if (st[k] == PXS_INPROGRESS) {
-            st[k] = pxs_wait(r[k], PXS_TIMEOUT_DEFAULT);
-            pxs_request_free(r[k]);
-        }
-        cr_assert_eq(st[k], PXS_OK, "%d: %s", k, pxs_strerror(st[k]));
-        cr_assert(check_pattern(win[k], sizeof win[k], 81), "window get %d", k);
-    }
+    expect_window_of_8(&p[0], objs[0].size, objs[0].seed);
     cr_assert_eq(peer_quit(&peer), 0);
 }
 
@@ -1102,22 +1110,7 @@ static void read_refusing_owner(const test_peer_t *peer, const obj_spec_t *objs,
         cr_assert(st != PXS_OK || check_pattern(out, objs[3].size, objs[3].seed));
     }
     cr_assert(!shm || user_st == PXS_ERR_UNREACHABLE, "shm read a user buffer anyway");
-    if (user_st != PXS_OK) return;
-    pxs_request_t *rq[8];
-    pxs_status_t st[8];
-    static uint8_t win[8][64 << 10];
-    for (int k = 0; k < 8; k++) {
-        st[k] = pxs_resolve_nb(ctx, &p[1], win[k], sizeof win[k], NULL, &rq[k]);
-        cr_assert(st[k] == PXS_OK || st[k] == PXS_INPROGRESS, "%d: %s", k, pxs_strerror(st[k]));
-    }
-    for (int k = 0; k < 8; k++) {
-        if (st[k] == PXS_INPROGRESS) {
-            st[k] = pxs_wait(rq[k], PXS_TIMEOUT_DEFAULT);
-            pxs_request_free(rq[k]);
-        }
-        cr_assert_eq(st[k], PXS_OK, "%d: %s", k, pxs_strerror(st[k]));
-        cr_assert(check_pattern(win[k], sizeof win[k], objs[1].seed), "window get %d", k);
-    }
+    if (user_st == PXS_OK) expect_window_of_8(&p[1], objs[1].size, objs[1].seed);
 }
 
 Test(conformance, an_owner_refusing_attach_is_read_another_way_or_refused_clearly)
