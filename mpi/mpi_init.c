@@ -240,7 +240,7 @@ pxs_status_t pxs_mpi_init(MPI_Comm comm, const pxs_mpi_params_t *params, pxs_mpi
 
     pxs_mpi_t *m = calloc(1, sizeof *m);
     if (!m) return PXS_ERR_NO_MEMORY;
-    m->comm = MPI_COMM_NULL;
+    m->comm = m->vcomm = MPI_COMM_NULL;
     m->fin_req = MPI_REQUEST_NULL;
     const pxs_context_params_t *cp =
         params && params->field_mask & PXS_MPI_PARAM_CONTEXT ? params->context : NULL;
@@ -276,6 +276,7 @@ pxs_status_t pxs_mpi_init(MPI_Comm comm, const pxs_mpi_params_t *params, pxs_mpi
     m->eager_max = cfg.eager_max;
     m->max_attach = (uint32_t)cfg.max_attach;
     m->pool_size = cfg.pool_size;
+    snprintf(m->send_conn, sizeof m->send_conn, "%s", cfg.connector);
 
     /* The connector pxs_mpi_send uses joins the exchange below (it is
      * opened first, so that its instance exists). */
@@ -300,6 +301,16 @@ pxs_status_t pxs_mpi_init(MPI_Comm comm, const pxs_mpi_params_t *params, pxs_mpi
         st = PXS_ERR_INVALID_PARAM;
         goto err_comm;
     }
+    if (!(m->value_only = calloc((size_t)m->size, sizeof *m->value_only))) {
+        st = PXS_ERR_NO_MEMORY;
+        goto err_comm;
+    }
+    if ((rc = MPI_Comm_dup(m->comm, &m->vcomm)) != MPI_SUCCESS) {
+        st = pxs__mpi_status(rc, "MPI_Comm_dup");
+        m->vcomm = MPI_COMM_NULL;
+        goto err_comm;
+    }
+    MPI_Comm_set_errhandler(m->vcomm, MPI_ERRORS_RETURN);
     if ((st = pxs__mpi_dir_create(m, (uint32_t)b)) != PXS_OK) goto err_comm;
 
     pthread_mutex_lock(&list_lock);
@@ -321,10 +332,12 @@ err_list:
     unlink_mpi(m);
     pxs__mpi_dir_free(m);
 err_comm:
+    if (m->vcomm != MPI_COMM_NULL) MPI_Comm_free(&m->vcomm);
     if (m->comm != MPI_COMM_NULL) MPI_Comm_free(&m->comm);
 err_ctx:
     pxs_finalize(m->ctx);
 err_free:
+    free(m->value_only);
     free(m->near);
     free(m);
     return st;
@@ -354,9 +367,11 @@ pxs_status_t pxs_mpi_finalize(pxs_mpi_t *m, int timeout_ms)
     unlink_mpi(m);
     pxs__mpi_conn_free(m);
     pxs__mpi_dir_free(m);
+    MPI_Comm_free(&m->vcomm);
     MPI_Comm_free(&m->comm);
     pxs_finalize(m->ctx);
     pxs__mpi_datatype_unref();
+    free(m->value_only);
     free(m->near);
     free(m);
     return PXS_OK;

@@ -31,12 +31,17 @@ struct pxs_mpi {
     pxs_context_t *ctx;
     pxs_store_t *store;         /* "mpi" connector */
     pxs_store_t *send_store;    /* pxs_mpi_send's connector */
+    char send_conn[32];         /* ... its name */
     size_t eager_max;
     /* pxs_mpi_send to a rank on this node, when no connector was chosen:
      * shm, and its own threshold (NULL near: send_store for everyone). */
     pxs_store_t *node_store;
     size_t eager_node;
     uint8_t *near;              /* [size]: 1 where the rank shares our node */
+    /* pxs_mpi_send: [size], 1 once the rank said it cannot read our
+     * proxies (PXS_ERR_UNREACHABLE): we send it bytes by value since. */
+    _Atomic uint8_t *value_only;
+    MPI_Comm vcomm;             /* those bytes, apart from every other message */
 
     /* directory (mpi_dir.c) */
     MPI_Win dir_win;

@@ -1,6 +1,7 @@
 /* Proxies in MPI messages, and a send that chooses by size: small buffers
  * travel by value, large ones as a proxy the receiver resolves. */
 #include <limits.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,13 +134,51 @@ pxs_status_t pxs_mpi_bcast_proxy(pxs_proxy_t *proxy, int root, MPI_Comm comm)
 #define TAG_BITS  14
 #define ACK_TAG   (1 << TAG_BITS)
 
+/* A receiver that cannot read the sender's proxy (PXS_ERR_UNREACHABLE: the
+ * kernel refuses it the sender's memory, the connector has no route) says
+ * so in its acknowledgement and takes the bytes by value instead, on
+ * vcomm, in pieces MPI counts in an int. */
+#define VALUE_PIECE ((size_t)1 << 30)
+
+static pxs_status_t send_value(pxs_mpi_t *m, const uint8_t *buf, size_t len, int dest, int tag)
+{
+    int rc = MPI_SUCCESS;
+    for (size_t off = 0; off < len && rc == MPI_SUCCESS; off += VALUE_PIECE) {
+        size_t n = len - off < VALUE_PIECE ? len - off : VALUE_PIECE;
+        rc = MPI_Send(buf + off, (int)n, MPI_BYTE, dest, tag, m->vcomm);
+    }
+    return pxs__mpi_status(rc, "pxs_mpi_send (by value, after the proxy)");
+}
+
+static pxs_status_t recv_value(pxs_mpi_t *m, uint8_t *buf, size_t len, int source, int tag)
+{
+    pxs_status_t st = PXS_OK;
+    for (size_t off = 0; off < len && st == PXS_OK; off += VALUE_PIECE) {
+        size_t n = len - off < VALUE_PIECE ? len - off : VALUE_PIECE;
+        MPI_Message msg;
+        MPI_Status s;
+        int got = -1;
+        if ((st = probe(m, source, tag, m->vcomm, m->timeout_ms, &msg, &s)) != PXS_OK) break;
+        MPI_Get_count(&s, MPI_BYTE, &got);
+        if (got != (int)n) {
+            /* Ours alone write vcomm: another length is a broken sender. */
+            MPI_Mrecv(NULL, 0, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+            return PXS_ERR_CORRUPT;
+        }
+        st = pxs__mpi_status(MPI_Mrecv(buf + off, (int)n, MPI_BYTE, &msg, &s), "pxs_mpi_recv (by value)");
+    }
+    return st;
+}
+
 pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, int tag)
 {
     if (!m || (!buf && len) || tag < 0 || tag >= ACK_TAG || m->leaving) return PXS_ERR_INVALID_PARAM;
     uint64_t deadline = pxs__mpi_deadline(m->timeout_ms);
     bool near = m->near && dest >= 0 && dest < m->size && m->near[dest];
     pxs_store_t *store = near ? m->node_store : m->send_store;
-    bool by_value = len <= (near ? m->eager_node : m->eager_max);
+    bool by_value = len <= (near ? m->eager_node : m->eager_max) ||
+                    (dest >= 0 && dest < m->size && len <= (size_t)INT_MAX - PXS_MPI_MSG_HDR &&
+                     atomic_load_explicit(&m->value_only[dest], memory_order_relaxed));
     pxs_proxy_t *p = NULL;
     size_t body = len;
     pxs_status_t st;
@@ -179,9 +218,16 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, i
          * until it says it is done with our buffer. */
         if (st == PXS_OK && rq != MPI_REQUEST_NULL) {
             st = pxs__mpi_wait(m, &rq, NULL, deadline);
-            if (st == PXS_OK && ack != PXS_OK)
+            if (st == PXS_OK && ack == PXS_ERR_UNREACHABLE) {
+                if (!atomic_exchange(&m->value_only[dest], 1))
+                    pxs_warn("pxs_mpi_send: rank %d cannot read this rank's proxies over "
+                             "\"%s\"; it gets bytes by value from now on", dest,
+                             near ? "shm" : m->send_conn);
+                st = send_value(m, buf, len, dest, tag);
+            } else if (st == PXS_OK && ack != PXS_OK) {
                 pxs_debug("receiver of a %zu-byte proxy reported %s", len,
                           pxs_strerror((pxs_status_t)ack));
+            }
         }
         if (st == PXS_ERR_TIMEOUT)
             pxs_error("pxs_mpi_send: no acknowledgement from rank %d within %d ms", dest,
@@ -255,10 +301,15 @@ pxs_status_t pxs_mpi_recv(pxs_mpi_t *m, void *buf, size_t cap, size_t *len_p, in
                     : PXS_ERR_NO_MEMORY;
         if (st == PXS_OK) st = pxs_resolve(m->ctx, p, buf, cap, NULL);
         free(p);
-        /* Whatever happened, the sender may let go of its buffer now. */
+        if (st == PXS_ERR_UNREACHABLE && len > cap) st = PXS_ERR_BUFFER_TOO_SMALL;
+        /* Whatever happened, the sender may let go of its buffer now,
+         * except that UNREACHABLE asks it for the bytes by value. */
         int32_t ack = st;
         int rc = MPI_Send(&ack, 1, MPI_INT32_T, s.MPI_SOURCE, s.MPI_TAG | ACK_TAG, m->comm);
-        if (st == PXS_OK) st = pxs__mpi_status(rc, "pxs_mpi_recv acknowledgement");
+        if (st == PXS_ERR_UNREACHABLE && rc == MPI_SUCCESS)
+            st = recv_value(m, buf, (size_t)len, s.MPI_SOURCE, s.MPI_TAG);
+        else if (st == PXS_OK)
+            st = pxs__mpi_status(rc, "pxs_mpi_recv acknowledgement");
     }
     free(heap);
     return st;

@@ -194,7 +194,10 @@ MPI_Datatype pxs_mpi_proxy_datatype(void);
  *  an MPI_Send and, like it, may wait unbounded for the receiver to post
  *  its receive (above the MPI's eager limit: 4 KiB for Open MPI's vader);
  *  the context's timeout bounds only the wait for a proxy's
- *  acknowledgement.
+ *  acknowledgement. A receiver that cannot read the proxy (the kernel
+ *  refuses it this process's memory, the connector has no route to us)
+ *  gets the bytes by value instead, and so does every later message to it
+ *  (one warning).
  *  @return PXS_OK, PXS_ERR_TIMEOUT (no acknowledgement within the context's
  *  timeout: the object is evicted anyway), errors of pxs_put, PXS_ERR_IO. */
 pxs_status_t pxs_mpi_send(pxs_mpi_t *mpi, const void *buf, size_t len, int dest, int tag);
@@ -206,7 +209,9 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *mpi, const void *buf, size_t len, int dest,
  *  pxs_mpi_recv_proxy does and progressing the context meanwhile; the
  *  resolve of a proxy then has a deadline of its own, as long.
  *  A value longer than a proxy that fits in buf is received straight into
- *  it (no copy, no heap memory).
+ *  it (no copy, no heap memory). A proxy this rank cannot read
+ *  (PXS_ERR_UNREACHABLE) is answered by the sender with the bytes by
+ *  value, waited for as long.
  *  @return PXS_OK, PXS_ERR_TIMEOUT (no message: nothing consumed, a later
  *  call still gets it), PXS_ERR_BUFFER_TOO_SMALL (the message is consumed
  *  and acknowledged, buf untouched), PXS_ERR_NO_MEMORY (only for a value

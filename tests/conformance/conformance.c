@@ -7,9 +7,6 @@
 #include <stdio.h>
 #include <signal.h>
 #include <errno.h>
-#include <linux/capability.h>
-#include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdbool.h>
@@ -19,6 +16,7 @@
 
 #include <pxs/pxs.h>
 #include "../common/peer.h"
+#include "../common/refuse.h"
 
 static const char *conn_name;
 static uint64_t caps;
@@ -1052,18 +1050,6 @@ Test(conformance, node_user_buffers_are_read_either_way_while_the_owner_polls)
     cr_assert_eq(peer_quit(&peer), 0);
 }
 
-/* Drop CAP_SYS_PTRACE from this thread's effective set; threads made
- * afterwards inherit that. A root reader is then refused the memory of an
- * owner that is not dumpable, as any reader without the capability is. */
-static void drop_ptrace_cap(void)
-{
-    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-    struct __user_cap_data_struct d[2];
-    cr_assert_eq(syscall(SYS_capget, &h, d), 0, "capget: %s", strerror(errno));
-    d[CAP_SYS_PTRACE / 32].effective &= ~(1u << (CAP_SYS_PTRACE % 32));
-    cr_assert_eq(syscall(SYS_capset, &h, d), 0, "capset: %s", strerror(errno));
-}
-
 /* An owner on this node whose memory the kernel will not let us attach to
  * (it is not dumpable and we lack CAP_SYS_PTRACE; Yama's scope 2 does the
  * same to every reader). shm, whose only way to a user buffer is that
@@ -1078,11 +1064,8 @@ static void read_refusing_owner(const test_peer_t *peer, const obj_spec_t *objs,
 {
     /* The case holds only if the kernel refuses: it checks access before
      * it looks at the address. */
-    uint8_t b;
-    struct iovec l = {.iov_base = &b, .iov_len = 1}, r = {.iov_base = (void *)4096, .iov_len = 1};
-    errno = 0;
-    cr_assert(process_vm_readv(peer->pid, &l, 1, &r, 1, 0) < 0 && errno == EPERM,
-              "the kernel lets us attach to the owner: %s", strerror(errno));
+    int e = test_attach_refused(peer->pid);
+    cr_assert(e == 0, "the kernel lets us attach to the owner: %s", e < 0 ? "read" : strerror(e));
     bool shm = !strcmp(conn_name, "shm");
     static uint8_t out[1 << 20];
     pxs_status_t user_st = PXS_INPROGRESS; /* what the first user buffer got */
@@ -1120,7 +1103,8 @@ Test(conformance, an_owner_refusing_attach_is_read_another_way_or_refused_clearl
     /* A context of its own, started without the capability: every thread
      * of pxs and UCX is made from this one afterwards. */
     end_context(ctx, main_handle);
-    drop_ptrace_cap();
+    int e = test_drop_ptrace_cap();
+    cr_assert(e == 0, "capset: %s", strerror(e));
     cr_assert_eq(new_context(NULL, &ctx, &main_handle), PXS_OK);
     static const obj_spec_t objs[] = {{100, OBJ_USER, 61}, {64 << 10, OBJ_USER, 62},
                                       {1 << 20, OBJ_USER, 63}, {64 << 10, OBJ_ALLOC, 64}};

@@ -5,15 +5,22 @@
  *
  *   mpirun -n 2 test_mpi [single|funneled|serialized|multiple]
  *   mpirun -n 2 test_mpi noinit      (a rank that never calls init)
+ *
+ * PXS_TEST_REFUSE_ATTACH=1: the kernel refuses every rank an attach to
+ * another's memory, as under Yama's ptrace scope 2 (no rank is dumpable,
+ * none has CAP_SYS_PTRACE); MPI must then move bytes without it too.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <pxs/mpi.h>
+#include "../common/refuse.h"
 
 static int rank, size, checks;
 
@@ -673,6 +680,32 @@ static void limits(void)
     for (int i = 0; i < 3; i++) free(b[i]);
 }
 
+/* Before MPI_Init, so that every thread of MPI and pxs is made without
+ * the capability. */
+static int refuse_attach(void)
+{
+    const char *e = getenv("PXS_TEST_REFUSE_ATTACH");
+    if (!e || strcmp(e, "1")) return 0;
+    int err = test_drop_ptrace_cap();
+    if (err || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        fprintf(stderr, "test_mpi: cannot refuse attach: %s\n", strerror(err ? err : errno));
+        exit(1);
+    }
+    return 1;
+}
+
+/* The run holds only if the kernel really refuses: each rank tries the
+ * next one (ranks of one node, as mpirun places them here). */
+static void attach_is_refused(void)
+{
+    int pid = (int)getpid(), *pids = malloc((size_t)size * sizeof *pids);
+    MPI_Allgather(&pid, 1, MPI_INT, pids, 1, MPI_INT, MPI_COMM_WORLD);
+    int e = test_attach_refused((pid_t)pids[(rank + 1) % size]);
+    CHECK(e == 0, "the kernel lets rank %d attach to rank %d: %s", rank, (rank + 1) % size,
+          e < 0 ? "read" : strerror(e));
+    free(pids);
+}
+
 static int level_of(const char *s)
 {
     if (!strcmp(s, "single")) return MPI_THREAD_SINGLE;
@@ -684,10 +717,11 @@ static int level_of(const char *s)
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "multiple";
-    int provided;
+    int provided, refused = refuse_attach();
     MPI_Init_thread(&argc, &argv, level_of(mode), &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (refused) attach_is_refused();
     pxs_mpi_t *m;
     if (!strcmp(mode, "noinit")) {
         /* The last rank never joins: the others time out, no hang. */
