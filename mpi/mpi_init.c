@@ -241,6 +241,7 @@ pxs_status_t pxs_mpi_init(MPI_Comm comm, const pxs_mpi_params_t *params, pxs_mpi
     pxs_mpi_t *m = calloc(1, sizeof *m);
     if (!m) return PXS_ERR_NO_MEMORY;
     m->comm = m->vcomm = MPI_COMM_NULL;
+    for (int i = 0; i < 16; i++) pthread_mutex_init(&m->send_lock[i], NULL);
     m->fin_req = MPI_REQUEST_NULL;
     const pxs_context_params_t *cp =
         params && params->field_mask & PXS_MPI_PARAM_CONTEXT ? params->context : NULL;
@@ -337,6 +338,7 @@ err_comm:
 err_ctx:
     pxs_finalize(m->ctx);
 err_free:
+    for (int i = 0; i < 16; i++) pthread_mutex_destroy(&m->send_lock[i]);
     free(m->value_only);
     free(m->near);
     free(m);
@@ -371,6 +373,7 @@ pxs_status_t pxs_mpi_finalize(pxs_mpi_t *m, int timeout_ms)
     MPI_Comm_free(&m->comm);
     pxs_finalize(m->ctx);
     pxs__mpi_datatype_unref();
+    for (int i = 0; i < 16; i++) pthread_mutex_destroy(&m->send_lock[i]);
     free(m->value_only);
     free(m->near);
     free(m);

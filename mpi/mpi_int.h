@@ -42,6 +42,10 @@ struct pxs_mpi {
      * proxies (PXS_ERR_UNREACHABLE): we send it bytes by value since. */
     _Atomic uint8_t *value_only;
     MPI_Comm vcomm;             /* those bytes, apart from every other message */
+    /* One proxy send at a time per (dest, tag) hash: acknowledgements and
+     * the bytes by value carry no message id, so two in flight to one
+     * rank and tag could take each other's (threads). */
+    pthread_mutex_t send_lock[16];
 
     /* directory (mpi_dir.c) */
     MPI_Win dir_win;

@@ -208,6 +208,8 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, i
     int32_t ack = PXS_OK;
     MPI_Request rq = MPI_REQUEST_NULL;
     int rc = MPI_SUCCESS;
+    pthread_mutex_t *lock = by_value ? NULL : &m->send_lock[((unsigned)dest * 31u + (unsigned)tag) % 16];
+    if (lock) pthread_mutex_lock(lock);
     if (!by_value) rc = MPI_Irecv(&ack, 1, MPI_INT32_T, dest, tag | ACK_TAG, m->comm, &rq);
     if (rc == MPI_SUCCESS)
         rc = MPI_Send(msg, (int)(PXS_MPI_MSG_HDR + body), MPI_BYTE, dest, tag, m->comm);
@@ -238,6 +240,7 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, i
             MPI_Cancel(&rq);
             MPI_Wait(&rq, MPI_STATUS_IGNORE);
         }
+        pthread_mutex_unlock(lock);
         pxs_evict(store, p);
         free(p);
     }

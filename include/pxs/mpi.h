@@ -199,7 +199,10 @@ MPI_Datatype pxs_mpi_proxy_datatype(void);
  *  gets the bytes by value instead, and so does every later message to it
  *  (one warning).
  *  @return PXS_OK, PXS_ERR_TIMEOUT (no acknowledgement within the context's
- *  timeout: the object is evicted anyway), errors of pxs_put, PXS_ERR_IO. */
+ *  timeout: the object is evicted anyway), errors of pxs_put, PXS_ERR_IO.
+ *  Thread safety: per the context's thread mode; sends by proxy from
+ *  several threads to one rank with one tag go one at a time (the
+ *  acknowledgements name no message), waiting unbounded for each other. */
 pxs_status_t pxs_mpi_send(pxs_mpi_t *mpi, const void *buf, size_t len, int dest, int tag);
 /** Receive what pxs_mpi_send sent, into buf (cap bytes); *len_p gets the
  *  length. source may be MPI_ANY_SOURCE; status (may be MPI_STATUS_IGNORE)

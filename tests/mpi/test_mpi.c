@@ -570,6 +570,38 @@ static void *reader(void *arg)
     return NULL;
 }
 
+/* Two threads of rank 0 send proxies to rank 1 on one tag at once, two
+ * threads of rank 1 take them: each message arrives whole, as its own
+ * bytes (an acknowledgement taken by the other sender would release a
+ * buffer still being read). */
+enum { TS_LEN = 256 << 10, TS_MSGS = 10 };
+typedef struct {
+    pxs_mpi_t *m;
+    unsigned seed;
+    int ok;
+} sender_t;
+
+static void *thread_sends(void *arg)
+{
+    sender_t *t = arg;
+    uint8_t *b = malloc(TS_LEN);
+    t->ok = 1;
+    for (int i = 0; i < TS_MSGS && t->ok; i++) {
+        if (rank == 0) {
+            fill(b, TS_LEN, t->seed + (unsigned)i);
+            t->ok = pxs_mpi_send(t->m, b, TS_LEN, 1, 9) == PXS_OK;
+            continue;
+        }
+        size_t got = 0;
+        t->ok = pxs_mpi_recv(t->m, b, TS_LEN, &got, 0, 9, MPI_STATUS_IGNORE) == PXS_OK &&
+                got == TS_LEN;
+        /* Whose it is: the first byte names the seed (fill's i = 0). */
+        t->ok = t->ok && same(b, TS_LEN, b[0]) && (b[0] - 11u) % 100 < 2 * TS_MSGS;
+    }
+    free(b);
+    return NULL;
+}
+
 static void threads(void)
 {
     pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_THREAD_MODE,
@@ -593,6 +625,15 @@ static void threads(void)
     for (int i = 0; i < 3; i++) {
         pthread_join(th[i], NULL);
         CHECK(t[i].ok, "thread %d", i);
+    }
+    if (rank < 2) {
+        sender_t s[2] = {{m, 11, 0}, {m, 111, 0}};
+        pthread_t sth[2];
+        for (int i = 0; i < 2; i++) pthread_create(&sth[i], NULL, thread_sends, &s[i]);
+        for (int i = 0; i < 2; i++) {
+            pthread_join(sth[i], NULL);
+            CHECK(s[i].ok, "sending thread %d", i);
+        }
     }
     MPI_Barrier(MPI_COMM_WORLD); /* finalize evicts rank 0's object */
     CHECK_ST(pxs_mpi_finalize(m, PXS_TIMEOUT_DEFAULT), PXS_OK);
