@@ -146,7 +146,7 @@ static pxs_status_t env_u64(const char *name, uint64_t lo, uint64_t hi, uint64_t
 typedef struct {
     uint64_t buckets, max_attach, eager_max, pool_size;
     const char *connector;
-    bool connector_set, eager_set; /* by params or environment */
+    bool connector_set; /* by params or environment */
 } cfg_t;
 
 static pxs_status_t config(const pxs_mpi_params_t *p, cfg_t *c)
@@ -154,7 +154,7 @@ static pxs_status_t config(const pxs_mpi_params_t *p, cfg_t *c)
     uint64_t mask = p ? p->field_mask : 0;
     c->buckets = mask & PXS_MPI_PARAM_DIR_BUCKETS ? p->dir_buckets : 256;
     c->max_attach = mask & PXS_MPI_PARAM_MAX_ATTACH ? p->max_attach : 32;
-    c->eager_max = mask & PXS_MPI_PARAM_EAGER_MAX ? p->eager_max : 32768;
+    c->eager_max = mask & PXS_MPI_PARAM_EAGER_MAX ? p->eager_max : UINT64_MAX;
     c->pool_size = mask & PXS_MPI_PARAM_POOL_SIZE ? p->pool_size : 64u << 20;
 #ifdef PXS_MPI_HAVE_UCX
     c->connector = "ucx";
@@ -162,14 +162,12 @@ static pxs_status_t config(const pxs_mpi_params_t *p, cfg_t *c)
     c->connector = "mpi";
 #endif
     c->connector_set = mask & PXS_MPI_PARAM_CONNECTOR && p->connector;
-    c->eager_set = mask & PXS_MPI_PARAM_EAGER_MAX;
     if (c->connector_set) c->connector = p->connector;
-    c->eager_set |= getenv("PXS_MPI_EAGER_MAX") != NULL;
     c->connector_set |= getenv("PXS_MPI_CONNECTOR") != NULL;
     pxs_status_t st;
     if ((st = env_u64("PXS_MPI_DIR_BUCKETS", 1, 1u << 20, &c->buckets)) != PXS_OK ||
         (st = env_u64("PXS_MPI_MAX_ATTACH", 0, 1024, &c->max_attach)) != PXS_OK ||
-        (st = env_u64("PXS_MPI_EAGER_MAX", 0, 1ull << 30, &c->eager_max)) != PXS_OK ||
+        (st = env_u64("PXS_MPI_EAGER_MAX", 0, UINT64_MAX, &c->eager_max)) != PXS_OK ||
         (st = env_u64("PXS_MPI_POOL_SIZE", 0, 1ull << 40, &c->pool_size)) != PXS_OK)
         return st;
     if (getenv("PXS_MPI_CONNECTOR")) c->connector = getenv("PXS_MPI_CONNECTOR");
@@ -182,12 +180,9 @@ static pxs_status_t config(const pxs_mpi_params_t *p, cfg_t *c)
 
 /* --- init / finalize --------------------------------------------------------- */
 
-/* With no connector chosen, pxs_mpi_send reaches ranks on this node through
- * shm (measured: by proxy wins from 4 KiB there, Open MPI's shared-memory
- * eager limit, against 32-64 KiB over ucx or mpi). */
-#define EAGER_NODE_DEFAULT 4096
-
-static pxs_status_t node_sends(pxs_mpi_t *m, const cfg_t *cfg)
+/* With no connector chosen, pxs_mpi_send's proxies (sizes above eager_max)
+ * reach ranks on this node through shm: one copy, no owner progress. */
+static pxs_status_t node_sends(pxs_mpi_t *m)
 {
     pxs_peer_t me, peer;
     pxs_status_t st = pxs_group_peer(m->ctx, m->rank, &me);
@@ -207,7 +202,6 @@ static pxs_status_t node_sends(pxs_mpi_t *m, const cfg_t *cfg)
         m->near = NULL;
         return st;
     }
-    m->eager_node = cfg->eager_set ? cfg->eager_max : EAGER_NODE_DEFAULT;
     return PXS_OK;
 }
 
@@ -290,7 +284,7 @@ pxs_status_t pxs_mpi_init(MPI_Comm comm, const pxs_mpi_params_t *params, pxs_mpi
     pxs_oob_t oob = {.rank = m->rank, .size = m->size, .coll_info = &info,
                      .allgather = oob_allgather, .test = oob_test, .req_free = oob_free};
     if ((st = pxs_bootstrap(m->ctx, &oob, m->timeout_ms)) != PXS_OK) goto err_comm;
-    if (!cfg.connector_set && (st = node_sends(m, &cfg)) != PXS_OK) goto err_comm;
+    if (!cfg.connector_set && (st = node_sends(m)) != PXS_OK) goto err_comm;
 
     /* Everything below is collective and every rank is now known to be here. */
     uint64_t b = cfg.buckets, bmax = 0, bmin = 0;

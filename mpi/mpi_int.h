@@ -34,9 +34,8 @@ struct pxs_mpi {
     char send_conn[32];         /* ... its name */
     size_t eager_max;
     /* pxs_mpi_send to a rank on this node, when no connector was chosen:
-     * shm, and its own threshold (NULL near: send_store for everyone). */
+     * shm (NULL near: send_store for everyone). */
     pxs_store_t *node_store;
-    size_t eager_node;
     uint8_t *near;              /* [size]: 1 where the rank shares our node */
     /* pxs_mpi_send: [size], 1 once the rank said it cannot read our
      * proxies (PXS_ERR_UNREACHABLE): we send it bytes by value since. */

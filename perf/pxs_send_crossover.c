@@ -30,20 +30,21 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench_mpi.h"
 
-/* libpxs_mpi's defaults (include/pxs/mpi.h, mpi/mpi_init.c): with no
- * connector set, ranks on this node get shm and 4096, others 32768. */
-#define DEFAULT_EAGER_MAX 32768
-#define DEFAULT_EAGER_NODE 4096
-#define DEFAULT_EAGER(b) (strcmp((b)->o.connector, "shm") ? DEFAULT_EAGER_MAX : DEFAULT_EAGER_NODE)
+
+/* libpxs_mpi's default (include/pxs/mpi.h): eager_max SIZE_MAX, so by value
+ * whatever one MPI message carries (its 16-byte header included). */
+#define DEFAULT_BY_VALUE ((size_t)INT_MAX - 16)
 #define TAG_DATA 7
 #define TAG_CTRL 103
-#define MAX_SIZE ((size_t)64 << 20)
+#define MAX_SIZE ((size_t)1 << 30) /* --sizes, with --max-size */
+#define GRID_TOP ((size_t)64 << 20)
 
 enum { M_VALUE, M_PROXY, M_MPI, M_N };
 enum { CMD_RUN, CMD_CHECK, CMD_QUIT };
@@ -250,9 +251,9 @@ static void print_table(const void *arg)
            conn_default(), c->transport);
     printf("%s\n", b->osc.line);
     printf("# by value: eager_max = SIZE_MAX; by proxy: eager_max = 0 (pxs_mpi_params_t, two "
-           "pxs_mpi_t on MPI_COMM_WORLD); default eager_max %d (PXS_MPI_EAGER_MAX in the "
+           "pxs_mpi_t on MPI_COMM_WORLD); default: by value up to %zu bytes (PXS_MPI_EAGER_MAX in the "
            "environment: %s%s); PXS_MPI_CONNECTOR: %s; PXS_UCX_PROGRESS_THREAD: %s\n",
-           DEFAULT_EAGER(b), b->env_eager ? b->env_eager : "unset",
+           DEFAULT_BY_VALUE, b->env_eager ? b->env_eager : "unset",
            b->env_eager ? ", unset for this run" : "", b->env_conn ? b->env_conn : "unset",
            b->progress_thread ? b->progress_thread : "unset");
     printf("# baseline in the same run: MPI_Send/MPI_Recv (MPI_Isend/MPI_Irecv + spinning "
@@ -274,7 +275,7 @@ static void print_table(const void *arg)
                s[M_MPI].med / 1e3, sp[M_MPI], s[M_MPI].med / s[M_VALUE].med,
                s[M_MPI].med / s[M_PROXY].med, s[M_VALUE].med / s[M_PROXY].med,
                s[M_PROXY].med < s[M_VALUE].med ? "proxy" : "value",
-               p->size <= (size_t)DEFAULT_EAGER(b) ? "value" : "proxy");
+               p->size <= DEFAULT_BY_VALUE ? "value" : "proxy");
     }
     int x = crossover_index(b), first = b->npts;
     for (int i = b->npts - 1; i >= 0; i--)
@@ -285,7 +286,8 @@ static void print_table(const void *arg)
     if (first == b->npts) {
         hsize(a, sizeof a, b->pts[b->npts - 1].size);
         printf("# crossover (connector %s): none: by value is faster at every size measured "
-               "(up to %s)\n", b->o.connector, a);
+               "(up to %s): the default eager_max (SIZE_MAX) follows this run\n",
+               b->o.connector, a);
     } else if (x == b->npts) {
         hsize(a, sizeof a, b->pts[b->npts - 1].size);
         printf("# crossover (connector %s): by proxy first faster at %s, but more than %.0f%% "
@@ -309,12 +311,12 @@ static void print_table(const void *arg)
                "%.0f KiB, interpolated): an eager_max of %s would follow this run\n",
                b->o.connector, f, a, (TIE - 1) * 100, z, at / 1024, z);
     }
-    printf("# default eager_max %d picks the slower path at:", DEFAULT_EAGER(b));
+    printf("# the default picks the slower path at:");
     int wrong = 0;
     for (int i = 0; i < b->npts; i++) {
         const point_t *p = &b->pts[i];
         int proxy_faster = p->s[M_PROXY].med < p->s[M_VALUE].med;
-        if (proxy_faster == (p->size > (size_t)DEFAULT_EAGER(b))) continue;
+        if (proxy_faster == (p->size > DEFAULT_BY_VALUE)) continue;
         hsize(a, sizeof a, p->size);
         printf("%s %s (%.2fx)", wrong++ ? "," : "", a,
                proxy_faster ? p->s[M_VALUE].med / p->s[M_PROXY].med
@@ -333,9 +335,9 @@ static void emit_json(FILE *f, const void *arg)
         const point_t *p = &b->pts[i];
         char extra[256], iv[64], ip[64];
         snprintf(extra, sizeof extra,
-                 "\"connector\":\"%s\",\"ranks\":2,\"eager_max_default\":%d,"
+                 "\"connector\":\"%s\",\"ranks\":2,\"by_value_default_max\":%zu,"
                  "\"crossover\":%lld,\"shape\":\"ping-pong\"",
-                 b->o.connector, DEFAULT_EAGER(b), cross);
+                 b->o.connector, DEFAULT_BY_VALUE, cross);
         snprintf(iv, sizeof iv, "pxs-send-value-%s", b->o.connector);
         snprintf(ip, sizeof ip, "pxs-send-proxy-%s", b->o.connector);
         const struct {
@@ -370,7 +372,7 @@ int main(int argc, char **argv)
     static const char tail[] =
         "  --connector shm|ucx|mpi  pxs_mpi_send's connector (default: PXS_MPI_CONNECTOR,\n"
         "                           else shm: libpxs_mpi's choice for ranks on one node)\n"
-        "  --max-size N             largest size (default 64M)\n"
+        "  --max-size N             largest size (default 64M; up to 1G with --sizes)\n"
         "Sizes: 1 KiB to 64 MiB in powers of 2 (--quick: powers of 4 to 1 MiB).\n"
         "Run under mpirun with 2 ranks.\n";
     bench_prog_t prog = {.name = "pxs_send_crossover", .max_size = MAX_SIZE,
@@ -390,7 +392,7 @@ int main(int argc, char **argv)
     if (!has_opt(argc, argv, "--sizes")) { /* this program's own grid */
         bench_cfg_t *c = &b.o.cfg;
         c->nsizes = 0;
-        size_t top = c->quick ? ((size_t)1 << 20) : MAX_SIZE;
+        size_t top = c->quick ? ((size_t)1 << 20) : GRID_TOP;
         for (size_t s = 1024; s <= top && s <= b.o.max_size && c->nsizes < BENCH_MAX_SIZES;
              s *= c->quick ? 4 : 2)
             c->sizes[c->nsizes++] = s;

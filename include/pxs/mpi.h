@@ -69,9 +69,10 @@ typedef struct {
      *  Default 32; env PXS_MPI_MAX_ATTACH. */
     uint32_t max_attach;
     /** pxs_mpi_send sends objects of at most this many bytes by value and
-     *  larger ones by proxy. Default 32768 to other nodes and 4096 to ranks
-     *  on this node when connector is not set (perf/RESULTS.md shows the
-     *  crossovers); env PXS_MPI_EAGER_MAX (then for every rank). */
+     *  larger ones by proxy. Default SIZE_MAX: by value whatever one MPI
+     *  message carries (up to INT_MAX - 16 bytes), by proxy only above, as
+     *  by value was the faster at every size measured, 1 KiB to 1 GiB, on
+     *  a node and across hosts (perf/RESULTS.md). Env PXS_MPI_EAGER_MAX. */
     size_t eager_max;
     /** Connector of the store pxs_mpi_send puts into. Default: "shm" for
      *  ranks on this node, and for the others "ucx" where built, else
@@ -187,12 +188,14 @@ MPI_Datatype pxs_mpi_proxy_datatype(void);
 
 /* --- send by size -------------------------------------------------------- */
 
-/** Send len bytes to dest: by value when len <= eager_max, else as a proxy
- *  (zero-copy put into the store of params.connector); the receiver pulls
- *  the bytes and acknowledges, then the object is evicted. Returns when buf
- *  may be reused (as MPI_Send). tag: 0 <= tag < 2^14. A send by value is
- *  an MPI_Send and, like it, may wait unbounded for the receiver to post
- *  its receive (above the MPI's eager limit: 4 KiB for Open MPI's vader);
+/** Send len bytes to dest: by value when len <= eager_max (and one MPI
+ *  message carries it: len <= INT_MAX - 16), else as a proxy (zero-copy
+ *  put into the store of params.connector); the receiver pulls the bytes
+ *  and acknowledges, then the object is evicted. Returns when buf may be
+ *  reused (as MPI_Send). Neither way copies buf or allocates for it.
+ *  tag: 0 <= tag < 2^14. A send by value is an MPI_Send and, like it, may
+ *  wait unbounded for the receiver to post its receive (above the MPI's
+ *  eager limit: 4 KiB for Open MPI's vader);
  *  the context's timeout bounds only the wait for a proxy's
  *  acknowledgement. A receiver that cannot read the proxy (the kernel
  *  refuses it this process's memory, the connector has no route to us)

@@ -374,11 +374,18 @@ static void directory_races(pxs_mpi_t *m)
     pxs_evict(pxs_mpi_store(m), &p);
 }
 
-/* pxs_mpi_send by size around eager (the threshold m uses for these ranks):
- * by value up to it, by proxy above, the bytes right either way. */
+/* PXS_TEST_REFUSE_ATTACH=1 took effect (main). */
+static int refused;
+
+/* pxs_mpi_send by size around eager (the threshold m uses for these ranks,
+ * or 32 KiB where it is higher):
+ * by value up to it (a message longer than the bytes), by proxy above
+ * (shorter; where attach is refused, sends after the first may go by
+ * value), the bytes right either way. */
 static void send_by_size(pxs_mpi_t *m, size_t eager, uint8_t *buf, uint8_t *out)
 {
-    const size_t sizes[] = {0, 10, eager, eager + 1, 5 << 20};
+    size_t at = eager < 32768 ? eager : 32768;
+    const size_t sizes[] = {0, 10, at, at + 1, 5 << 20};
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         size_t n = sizes[k];
         if (rank == 0) {
@@ -387,6 +394,12 @@ static void send_by_size(pxs_mpi_t *m, size_t eager, uint8_t *buf, uint8_t *out)
         } else {
             size_t got = 1;
             MPI_Status s;
+            int wire = 0;
+            MPI_Probe(0, 7, pxs_mpi_comm(m), &s);
+            MPI_Get_count(&s, MPI_BYTE, &wire);
+            int by_value = (size_t)wire > n;
+            CHECK(n <= eager ? by_value : refused || !by_value, "size %zu went by %s", n,
+                  by_value ? "value" : "proxy");
             memset(out, 0, n);
             CHECK_ST(pxs_mpi_recv(m, out, 5 << 20, &got, MPI_ANY_SOURCE, 7, &s), PXS_OK);
             CHECK(got == n && same(out, n, (unsigned)k) && s.MPI_SOURCE == 0, "size %zu", n);
@@ -394,23 +407,9 @@ static void send_by_size(pxs_mpi_t *m, size_t eager, uint8_t *buf, uint8_t *out)
     }
 }
 
-static void messages(pxs_mpi_t *m)
+/* Too small a buffer: a clear status, and the sender is released. */
+static void short_buffers(pxs_mpi_t *m, uint8_t *buf, uint8_t *out)
 {
-    uint8_t *buf = malloc(5 << 20), *out = malloc(5 << 20);
-    /* No connector chosen: shm and 4096 to ranks on this node (all here). */
-    send_by_size(m, 4096, buf, out);
-    /* A connector chosen: it, and 32768, for every rank. */
-    pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_CONNECTOR,
-#ifdef PXS_HAVE_UCX
-                           .connector = "ucx"};
-#else
-                           .connector = "mpi"};
-#endif
-    pxs_mpi_t *net;
-    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, &mp, &net), PXS_OK);
-    send_by_size(net, 32768, buf, out);
-    CHECK_ST(pxs_mpi_finalize(net, 30000), PXS_OK);
-    /* Too small a buffer: a clear status, and the sender is released. */
     if (rank == 0) {
         for (int r = 1; r < size; r++) CHECK_ST(pxs_mpi_send(m, buf, 1 << 20, r, 8), PXS_OK);
         for (int r = 1; r < size; r++) CHECK_ST(pxs_mpi_send(m, buf, 100, r, 8), PXS_OK);
@@ -421,6 +420,34 @@ static void messages(pxs_mpi_t *m)
         CHECK(got == 1 << 20, "length reported");
         CHECK_ST(pxs_mpi_recv(m, out, 99, &got, 0, 8, MPI_STATUS_IGNORE), PXS_ERR_BUFFER_TOO_SMALL);
     }
+}
+
+static void messages(pxs_mpi_t *m)
+{
+    uint8_t *buf = malloc(5 << 20), *out = malloc(5 << 20);
+    /* The defaults: by value at every size. */
+    send_by_size(m, SIZE_MAX, buf, out);
+    short_buffers(m, buf, out);
+    /* eager_max set, no connector: by proxy above it, through shm to ranks
+     * on this node (all here). */
+    pxs_mpi_params_t ep = {.field_mask = PXS_MPI_PARAM_EAGER_MAX, .eager_max = 4096};
+    pxs_mpi_t *px;
+    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, &ep, &px), PXS_OK);
+    send_by_size(px, 4096, buf, out);
+    short_buffers(px, buf, out);
+    CHECK_ST(pxs_mpi_finalize(px, 30000), PXS_OK);
+    /* A connector chosen: it for every rank. */
+    pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_CONNECTOR | PXS_MPI_PARAM_EAGER_MAX,
+                           .eager_max = 32768,
+#ifdef PXS_HAVE_UCX
+                           .connector = "ucx"};
+#else
+                           .connector = "mpi"};
+#endif
+    pxs_mpi_t *net;
+    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, &mp, &net), PXS_OK);
+    send_by_size(net, 32768, buf, out);
+    CHECK_ST(pxs_mpi_finalize(net, 30000), PXS_OK);
     /* Foreign messages on its tag: refused, short (taken on the stack) and
      * long (taken straight into the buffer). */
     if (rank == 0) {
@@ -614,7 +641,8 @@ static void threads(void)
 {
     pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_THREAD_MODE,
                                .thread_mode = PXS_THREAD_MULTIPLE};
-    pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_CONTEXT, .context = &cp};
+    pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_CONTEXT | PXS_MPI_PARAM_EAGER_MAX,
+                           .context = &cp, .eager_max = 4096 /* thread_sends by proxy */};
     pxs_mpi_t *m;
     CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, &mp, &m), PXS_OK);
     uint8_t *buf = malloc(1 << 20);
@@ -756,7 +784,8 @@ static int level_of(const char *s)
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "multiple";
-    int provided, refused = refuse_attach();
+    int provided;
+    refused = refuse_attach();
     MPI_Init_thread(&argc, &argv, level_of(mode), &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
