@@ -41,9 +41,11 @@ struct pxs_mpi {
      * proxies (PXS_ERR_UNREACHABLE): we send it bytes by value since. */
     _Atomic uint8_t *value_only;
     MPI_Comm vcomm;             /* those bytes, apart from every other message */
-    /* One proxy send at a time per (dest, tag) hash: acknowledgements and
-     * the bytes by value carry no message id, so two in flight to one
-     * rank and tag could take each other's (threads). */
+    _Atomic uint32_t send_seq;  /* ids of proxy sends, named in acknowledgements */
+    /* One proxy send at a time per (dest, tag) hash: MPI matches an
+     * acknowledgement by rank and tag alone, and the bytes by value after
+     * one carry no id, so two in flight to one rank and tag could take
+     * each other's (threads). */
     pthread_mutex_t send_lock[16];
 
     /* directory (mpi_dir.c) */

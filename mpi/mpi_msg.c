@@ -130,7 +130,8 @@ pxs_status_t pxs_mpi_bcast_proxy(pxs_proxy_t *proxy, int root, MPI_Comm comm)
 /* --- send by size ----------------------------------------------------------
  * Message: header (magic, kind, length) then the bytes or the proxy
  * (mpi_wire.h). A proxy is acknowledged on tag | ACK_TAG with the
- * receiver's status, so the sender knows when its buffer is free again. */
+ * receiver's status and the send's id, so the sender knows when its buffer
+ * is free again. */
 #define TAG_BITS  14
 #define ACK_TAG   (1 << TAG_BITS)
 
@@ -190,6 +191,23 @@ static int split_type(const void *hdr, const void *body, size_t len, MPI_Datatyp
     return rc;
 }
 
+/* Wait for the acknowledgement of send id from dest, its receive rq posted
+ * into ack; skip those of earlier sends to dest and tag that gave up
+ * waiting (timeout), which would otherwise release this send's buffer
+ * while the receiver still reads it. On an error rq may be pending. */
+static pxs_status_t await_ack(pxs_mpi_t *m, MPI_Request *rq, int32_t ack[2], uint32_t id,
+                              int dest, int tag, uint64_t deadline)
+{
+    for (;;) {
+        pxs_status_t st = pxs__mpi_wait(m, rq, NULL, deadline);
+        if (st != PXS_OK || (uint32_t)ack[1] == id) return st;
+        pxs_debug("pxs_mpi_send: rank %d acknowledged send %u late; waiting for %u", dest,
+                  (unsigned)ack[1], (unsigned)id);
+        int rc = MPI_Irecv(ack, 2, MPI_INT32_T, dest, tag | ACK_TAG, m->comm, rq);
+        if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "pxs_mpi_send acknowledgement");
+    }
+}
+
 pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, int tag)
 {
     if (!m || (!buf && len) || tag < 0 || tag >= ACK_TAG || m->leaving) return PXS_ERR_INVALID_PARAM;
@@ -212,7 +230,7 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, i
             free(p);
             return st;
         }
-        body = pxs_proxy_len(p);
+        body = PXS_MPI_MSG_ID + pxs_proxy_len(p);
     }
     if (body > (size_t)INT_MAX - PXS_MPI_MSG_HDR) {
         free(p);
@@ -224,18 +242,23 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, i
      * copy (into a fresh 32 MiB malloc it cost more than the send), and
      * Open MPI then pipelines it through shared memory, 1.7-3x faster here
      * than its single-copy path for one contiguous block (perf/RESULTS.md). */
-    uint8_t msg[PXS_MPI_MSG_HDR + PXS_PROXY_MAX];
+    uint8_t msg[PXS_MPI_MSG_HDR + PXS_MPI_MSG_ID + PXS_PROXY_MAX];
     bool split = by_value && PXS_MPI_MSG_HDR + body > SPLIT_ABOVE;
+    uint32_t id = by_value ? 0 : atomic_fetch_add_explicit(&m->send_seq, 1, memory_order_relaxed);
     pxs_wr32(msg, PXS_MPI_MSG_MAGIC);
     pxs_wr32(msg + 4, by_value ? PXS_MPI_KIND_VALUE : PXS_MPI_KIND_PROXY);
     pxs_wr64(msg + 8, len);
-    if (!split) memcpy(msg + PXS_MPI_MSG_HDR, by_value ? buf : (const void *)p->bytes, body);
-    int32_t ack = PXS_OK;
+    if (by_value && !split) memcpy(msg + PXS_MPI_MSG_HDR, buf, body);
+    if (!by_value) {
+        pxs_wr32(msg + PXS_MPI_MSG_HDR, id);
+        memcpy(msg + PXS_MPI_MSG_HDR + PXS_MPI_MSG_ID, p->bytes, body - PXS_MPI_MSG_ID);
+    }
+    int32_t ack[2] = {PXS_OK, 0};
     MPI_Request rq = MPI_REQUEST_NULL;
     int rc = MPI_SUCCESS;
     pthread_mutex_t *lock = by_value ? NULL : &m->send_lock[((unsigned)dest * 31u + (unsigned)tag) % 16];
     if (lock) pthread_mutex_lock(lock);
-    if (!by_value) rc = MPI_Irecv(&ack, 1, MPI_INT32_T, dest, tag | ACK_TAG, m->comm, &rq);
+    if (!by_value) rc = MPI_Irecv(ack, 2, MPI_INT32_T, dest, tag | ACK_TAG, m->comm, &rq);
     if (rc == MPI_SUCCESS && split) {
         MPI_Datatype t;
         if ((rc = split_type(msg, buf, body, &t)) == MPI_SUCCESS) {
@@ -250,16 +273,16 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, i
         /* Serve the receiver's get (the connector may need our progress)
          * until it says it is done with our buffer. */
         if (st == PXS_OK && rq != MPI_REQUEST_NULL) {
-            st = pxs__mpi_wait(m, &rq, NULL, deadline);
-            if (st == PXS_OK && ack == PXS_ERR_UNREACHABLE) {
+            st = await_ack(m, &rq, ack, id, dest, tag, deadline);
+            if (st == PXS_OK && ack[0] == PXS_ERR_UNREACHABLE) {
                 if (!atomic_exchange(&m->value_only[dest], 1))
                     pxs_warn("pxs_mpi_send: rank %d cannot read this rank's proxies over "
                              "\"%s\"; it gets bytes by value from now on", dest,
                              near ? "shm" : m->send_conn);
                 st = send_value(m, buf, len, dest, tag);
-            } else if (st == PXS_OK && ack != PXS_OK) {
+            } else if (st == PXS_OK && ack[0] != PXS_OK) {
                 pxs_debug("receiver of a %zu-byte proxy reported %s", len,
-                          pxs_strerror((pxs_status_t)ack));
+                          pxs_strerror((pxs_status_t)ack[0]));
             }
         }
         if (st == PXS_ERR_TIMEOUT)
@@ -304,7 +327,7 @@ pxs_status_t pxs_mpi_recv(pxs_mpi_t *m, void *buf, size_t cap, size_t *len_p, in
      * be done (a proxy's size on the stack; a longer value that fits goes
      * straight into buf, its header beside it), so running out of memory
      * can lose only a value too long for buf, which is refused anyway. */
-    uint8_t small[PXS_MPI_MSG_HDR + PXS_PROXY_MAX], *in = small, *heap = NULL;
+    uint8_t small[PXS_MPI_MSG_HDR + PXS_MPI_MSG_ID + PXS_PROXY_MAX], *in = small, *heap = NULL;
     size_t body = n > PXS_MPI_MSG_HDR ? (size_t)n - PXS_MPI_MSG_HDR : 0;
     bool direct = n > (int)sizeof small && body <= cap;
     if (direct) st = recv_split(&msg, small, buf, body, &s);
@@ -324,16 +347,17 @@ pxs_status_t pxs_mpi_recv(pxs_mpi_t *m, void *buf, size_t cap, size_t *len_p, in
         else if (!direct) memcpy(buf, in + PXS_MPI_MSG_HDR, (size_t)len);
     } else if (st == PXS_OK && kind == PXS_MPI_KIND_PROXY) {
         pxs_proxy_t *p = direct ? NULL : malloc(sizeof *p);
+        const uint8_t *at = in + PXS_MPI_MSG_HDR;
         st = direct ? PXS_ERR_CORRUPT /* longer than any proxy */
-             : p    ? pxs_proxy_decode(in + PXS_MPI_MSG_HDR, body, p)
+             : p    ? pxs_proxy_decode(at + PXS_MPI_MSG_ID, body - PXS_MPI_MSG_ID, p)
                     : PXS_ERR_NO_MEMORY;
         if (st == PXS_OK) st = pxs_resolve(m->ctx, p, buf, cap, NULL);
         free(p);
         if (st == PXS_ERR_UNREACHABLE && len > cap) st = PXS_ERR_BUFFER_TOO_SMALL;
         /* Whatever happened, the sender may let go of its buffer now,
          * except that UNREACHABLE asks it for the bytes by value. */
-        int32_t ack = st;
-        int rc = MPI_Send(&ack, 1, MPI_INT32_T, s.MPI_SOURCE, s.MPI_TAG | ACK_TAG, m->comm);
+        int32_t ack[2] = {st, direct ? 0 : (int32_t)pxs_rd32(at)};
+        int rc = MPI_Send(ack, 2, MPI_INT32_T, s.MPI_SOURCE, s.MPI_TAG | ACK_TAG, m->comm);
         if (st == PXS_ERR_UNREACHABLE && rc == MPI_SUCCESS)
             st = recv_value(m, buf, (size_t)len, s.MPI_SOURCE, s.MPI_TAG);
         else if (st == PXS_OK)

@@ -76,5 +76,5 @@ pxs_status_t pxs__mpi_msg_header(const uint8_t *in, size_t n, int *kind, uint64_
 pxs_status_t pxs__mpi_msg_body(int kind, uint64_t len, size_t body)
 {
     if (kind == PXS_MPI_KIND_VALUE) return body == len ? PXS_OK : PXS_ERR_CORRUPT;
-    return kind == PXS_MPI_KIND_PROXY ? PXS_OK : PXS_ERR_CORRUPT;
+    return kind == PXS_MPI_KIND_PROXY && body > PXS_MPI_MSG_ID ? PXS_OK : PXS_ERR_CORRUPT;
 }

@@ -71,9 +71,13 @@ pxs_status_t pxs__mpi_bucket_scan(const uint8_t *bk, const char *name, pxs_proxy
 
 /* --- pxs_mpi_send's messages ---------------------------------------------------
  * Header: magic u32, kind u32, length u64 (of the value, either way); then
- * the value's bytes (PXS_MPI_KIND_VALUE) or its proxy (PXS_MPI_KIND_PROXY). */
+ * the value's bytes (PXS_MPI_KIND_VALUE), or the send's id u32 and its proxy
+ * (PXS_MPI_KIND_PROXY). The receiver acknowledges a proxy with {status i32,
+ * id u32}, so that the sender can tell its acknowledgement from a late one
+ * for an earlier send that gave up waiting. */
 #define PXS_MPI_MSG_MAGIC  0x4d535850u /* "PXSM" */
 #define PXS_MPI_MSG_HDR    16
+#define PXS_MPI_MSG_ID     4
 #define PXS_MPI_KIND_VALUE 0
 #define PXS_MPI_KIND_PROXY 1
 
@@ -82,8 +86,9 @@ pxs_status_t pxs__mpi_bucket_scan(const uint8_t *bk, const char *name, pxs_proxy
  * PXS_ERR_CORRUPT: shorter than a header, or another magic. */
 pxs_status_t pxs__mpi_msg_header(const uint8_t *in, size_t n, int *kind, uint64_t *len);
 /* Does a body of body bytes suit a header of kind and len? PXS_OK (a
- * proxy's body is left to pxs_proxy_decode); PXS_ERR_CORRUPT: an unknown
- * kind, a value of another length. */
+ * proxy's body past its id is left to pxs_proxy_decode); PXS_ERR_CORRUPT:
+ * an unknown kind, a value of another length, a proxy body with no room
+ * past the id. */
 pxs_status_t pxs__mpi_msg_body(int kind, uint64_t len, size_t body);
 
 #endif

@@ -205,7 +205,9 @@ MPI_Datatype pxs_mpi_proxy_datatype(void);
  *  timeout: the object is evicted anyway), errors of pxs_put, PXS_ERR_IO.
  *  Thread safety: per the context's thread mode; sends by proxy from
  *  several threads to one rank with one tag go one at a time (the
- *  acknowledgements name no message), waiting unbounded for each other. */
+ *  acknowledgements are matched by rank and tag), waiting unbounded for
+ *  each other. After a send that timed out, the receiver's late
+ *  acknowledgement of it is told apart from the next send's by an id. */
 pxs_status_t pxs_mpi_send(pxs_mpi_t *mpi, const void *buf, size_t len, int dest, int tag);
 /** Receive what pxs_mpi_send sent, into buf (cap bytes); *len_p gets the
  *  length. source may be MPI_ANY_SOURCE; status (may be MPI_STATUS_IGNORE)

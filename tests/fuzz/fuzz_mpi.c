@@ -88,7 +88,8 @@ static void message(const uint8_t *data, size_t size)
     if (st == PXS_OK && kind == PXS_MPI_KIND_VALUE && len != body) abort();
     if (st == PXS_OK && kind == PXS_MPI_KIND_PROXY) {
         pxs_proxy_t p;
-        (void)pxs_proxy_decode(data + PXS_MPI_MSG_HDR, body, &p);
+        if (body <= PXS_MPI_MSG_ID) abort();
+        (void)pxs_proxy_decode(data + PXS_MPI_MSG_HDR + PXS_MPI_MSG_ID, body - PXS_MPI_MSG_ID, &p);
     }
 }
 

@@ -56,7 +56,7 @@ static void mpi_seeds(const char *dir, const pxs_proxy_t *p)
     pxs_wr64(e + 8, pxs__mpi_entry_check(e));
     write_file(dir, t, "bucket", bk, PXS_MPI_BUCKET_HDR + PXS_MPI_ENTRY_HDR + len);
 
-    static uint8_t m[PXS_MPI_MSG_HDR + PXS_PROXY_MAX];
+    static uint8_t m[PXS_MPI_MSG_HDR + PXS_MPI_MSG_ID + PXS_PROXY_MAX];
     pxs_wr32(m, PXS_MPI_MSG_MAGIC);
     pxs_wr32(m + 4, PXS_MPI_KIND_VALUE);
     pxs_wr64(m + 8, 5);
@@ -66,8 +66,9 @@ static void mpi_seeds(const char *dir, const pxs_proxy_t *p)
     pxs_proxy_info(p, &info);
     pxs_wr32(m + 4, PXS_MPI_KIND_PROXY);
     pxs_wr64(m + 8, info.size);
-    memcpy(m + PXS_MPI_MSG_HDR, p->bytes, len);
-    write_file(dir, t, "msg-proxy", m, PXS_MPI_MSG_HDR + len);
+    pxs_wr32(m + PXS_MPI_MSG_HDR, 7); /* the send's id */
+    memcpy(m + PXS_MPI_MSG_HDR + PXS_MPI_MSG_ID, p->bytes, len);
+    write_file(dir, t, "msg-proxy", m, PXS_MPI_MSG_HDR + PXS_MPI_MSG_ID + len);
 }
 
 int main(int argc, char **argv)

@@ -488,6 +488,53 @@ static void messages(pxs_mpi_t *m)
     free(out);
 }
 
+/* A pxs_mpi_t whose context times out after ms (PXS_TIMEOUT_MS wins over
+ * the params, so that is what is set, for pxs_mpi_init only). */
+static pxs_mpi_t *init_timeout(const char *ms, const pxs_mpi_params_t *mp)
+{
+    const char *env = getenv("PXS_TIMEOUT_MS");
+    char *saved = env ? strdup(env) : NULL;
+    setenv("PXS_TIMEOUT_MS", ms, 1);
+    pxs_mpi_t *m = NULL;
+    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, mp, &m), PXS_OK);
+    if (saved) setenv("PXS_TIMEOUT_MS", saved, 1);
+    else unsetenv("PXS_TIMEOUT_MS");
+    free(saved);
+    return m;
+}
+
+/* A proxy send that timed out, then another to the same rank and tag: the
+ * receiver's late acknowledgement of the first must not release the
+ * second (the receiver got PXS_ERR_EVICTED, the sender PXS_OK). Not where
+ * attach is refused: there the first receive waits for bytes by value
+ * that its sender, gone, never sends. */
+static void late_acknowledgement(void)
+{
+    static uint8_t buf[1 << 16], out[1 << 16];
+    if (size < 2) return;
+    pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_EAGER_MAX, .eager_max = 0};
+    pxs_mpi_t *m = init_timeout("1000", &mp);
+    if (rank == 0) {
+        fill(buf, sizeof buf, 31);
+        CHECK_ST(pxs_mpi_send(m, buf, sizeof buf, 1, 14), PXS_ERR_TIMEOUT);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        fill(buf, sizeof buf, 32);
+        CHECK_ST(pxs_mpi_send(m, buf, sizeof buf, 1, 14), PXS_OK);
+    } else if (rank == 1) {
+        size_t got = 0;
+        CHECK(pxs_mpi_recv(m, out, sizeof out, &got, 0, 14, MPI_STATUS_IGNORE) < 0,
+              "the timed-out send's object is gone");
+        usleep(100 * 1000); /* the sender has our late acknowledgement by now */
+        memset(out, 0, sizeof out);
+        CHECK_ST(pxs_mpi_recv(m, out, sizeof out, &got, 0, 14, MPI_STATUS_IGNORE), PXS_OK);
+        CHECK(got == sizeof out && same(out, sizeof out, 32), "the send after a timed-out one");
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK_ST(pxs_mpi_finalize(m, 30000), PXS_OK);
+}
+
 /* Bounded receives: a timeout is a clear status and takes nothing, so
  * what is sent afterwards still arrives whole. Rank 0 sends, the others
  * receive. */
@@ -547,16 +594,8 @@ static void receive_timeouts(pxs_mpi_t *m)
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) CHECK_ST(pxs_evict(pxs_mpi_store(m), &p), PXS_OK);
 
-    /* pxs_mpi_recv waits up to its context's timeout (PXS_TIMEOUT_MS wins
-     * over the params, so that is what is set). */
-    const char *env = getenv("PXS_TIMEOUT_MS");
-    char *saved = env ? strdup(env) : NULL;
-    setenv("PXS_TIMEOUT_MS", "300", 1);
-    pxs_mpi_t *sh;
-    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, NULL, &sh), PXS_OK);
-    if (saved) setenv("PXS_TIMEOUT_MS", saved, 1);
-    else unsetenv("PXS_TIMEOUT_MS");
-    free(saved);
+    /* pxs_mpi_recv waits up to its context's timeout. */
+    pxs_mpi_t *sh = init_timeout("300", NULL);
     size_t len = 12345;
     if (rank != 0) {
         double t0 = MPI_Wtime();
@@ -824,6 +863,7 @@ int main(int argc, char **argv)
     limits();
     messages(m);
     receive_timeouts(m);
+    if (!refused) late_acknowledgement();
     if (provided == MPI_THREAD_MULTIPLE) threads();
     early_leaver(m);
     if (rank == 0)
