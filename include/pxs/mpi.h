@@ -195,9 +195,10 @@ MPI_Datatype pxs_mpi_proxy_datatype(void);
  *  reused (as MPI_Send). Neither way copies buf or allocates for it.
  *  tag: 0 <= tag < 2^14. A send by value is an MPI_Send and, like it, may
  *  wait unbounded for the receiver to post its receive (above the MPI's
- *  eager limit: 4 KiB for Open MPI's vader);
- *  the context's timeout bounds only the wait for a proxy's
- *  acknowledgement. A receiver that cannot read the proxy (the kernel
+ *  eager limit: 4 KiB for Open MPI's vader); the context's timeout bounds
+ *  only the wait for a proxy's acknowledgement (-1: no bound; 0: it must
+ *  be there already, so a send by proxy nearly always gives
+ *  PXS_ERR_TIMEOUT). A receiver that cannot read the proxy (the kernel
  *  refuses it this process's memory, the connector has no route to us)
  *  gets the bytes by value instead, and so does every later message to it
  *  (one warning).
