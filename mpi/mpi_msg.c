@@ -237,11 +237,11 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, i
         return PXS_ERR_INVALID_PARAM;
     }
     /* Header and proxy, or a value that fits Open MPI's shared-memory eager
-     * limit, go from the stack. A longer value goes
-     * from buf itself beside its header, as a two-block datatype: no heap
-     * copy (into a fresh 32 MiB malloc it cost more than the send), and
-     * Open MPI then pipelines it through shared memory, 1.7-3x faster here
-     * than its single-copy path for one contiguous block (perf/RESULTS.md). */
+     * limit, go from the stack. A longer value goes from buf itself beside
+     * its header, as a two-block datatype: no heap copy (into a fresh
+     * 32 MiB malloc it cost more than the send), and Open MPI then sends it
+     * in fragments, faster here than its path for one contiguous block
+     * (1.7-3.7x on a node, perf/RESULTS.md). */
     uint8_t msg[PXS_MPI_MSG_HDR + PXS_MPI_MSG_ID + PXS_PROXY_MAX];
     bool split = by_value && PXS_MPI_MSG_HDR + body > SPLIT_ABOVE;
     uint32_t id = by_value ? 0 : atomic_fetch_add_explicit(&m->send_seq, 1, memory_order_relaxed);

@@ -71,8 +71,10 @@ typedef struct {
     /** pxs_mpi_send sends objects of at most this many bytes by value and
      *  larger ones by proxy. Default SIZE_MAX: by value whatever one MPI
      *  message carries (up to INT_MAX - 16 bytes), by proxy only above, as
-     *  by value was the faster at every size measured, 1 KiB to 1 GiB, on
-     *  a node and across hosts (perf/RESULTS.md). Env PXS_MPI_EAGER_MAX. */
+     *  by value was the faster at every size measured on a node and across
+     *  hosts, 1 KiB to 64 MiB (1 GiB on a node), but for 16-32 MiB across
+     *  hosts in one launch of three (perf/RESULTS.md). Env
+     *  PXS_MPI_EAGER_MAX. */
     size_t eager_max;
     /** Connector of the store pxs_mpi_send puts into. Default: "shm" for
      *  ranks on this node, and for the others "ucx" where built, else
@@ -192,10 +194,12 @@ MPI_Datatype pxs_mpi_proxy_datatype(void);
  *  message carries it: len <= INT_MAX - 16), else as a proxy (zero-copy
  *  put into the store of params.connector); the receiver pulls the bytes
  *  and acknowledges, then the object is evicted. Returns when buf may be
- *  reused (as MPI_Send). Neither way copies buf or allocates for it.
- *  tag: 0 <= tag < 2^14. A send by value is an MPI_Send and, like it, may
- *  wait unbounded for the receiver to post its receive (above the MPI's
- *  eager limit: 4 KiB for Open MPI's vader); the context's timeout bounds
+ *  reused (as MPI_Send). No heap memory holds the bytes either way: a
+ *  value past Open MPI's shared-memory eager limit goes from buf itself,
+ *  a shorter one from a copy on the stack. tag: 0 <= tag < 2^14. A send
+ *  by value is an MPI_Send and, like it, may wait unbounded for the
+ *  receiver to post its receive (above the MPI's eager limit: 4 KiB for
+ *  Open MPI's vader); the context's timeout bounds
  *  only the wait for a proxy's acknowledgement (-1: no bound; 0: it must
  *  be there already, so a send by proxy nearly always gives
  *  PXS_ERR_TIMEOUT). A receiver that cannot read the proxy (the kernel

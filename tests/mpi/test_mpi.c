@@ -449,17 +449,21 @@ static void messages(pxs_mpi_t *m)
     send_by_size(net, 32768, buf, out);
     CHECK_ST(pxs_mpi_finalize(net, 30000), PXS_OK);
     /* Foreign messages on its tag: refused, short (taken on the stack) and
-     * long (taken straight into the buffer). */
+     * long (taken straight into the buffer); and pxs_mpi_send's header of a
+     * proxy ("PXSM", kind 1, length 100) cut 2 bytes after it, too short for
+     * the send's id and a proxy. */
+    static const uint8_t cut[18] = {'P', 'X', 'S', 'M', 1, 0, 0, 0, 100, 0, 0, 0, 0, 0, 0, 0, 7, 7};
     if (rank == 0) {
         memset(buf, 0xab, 10000);
         for (int r = 1; r < size; r++) {
             MPI_Send(buf, 20, MPI_BYTE, r, 12, pxs_mpi_comm(m));
             MPI_Send(buf, 10000, MPI_BYTE, r, 12, pxs_mpi_comm(m));
+            MPI_Send(cut, sizeof cut, MPI_BYTE, r, 12, pxs_mpi_comm(m));
         }
     } else {
         size_t got = 0;
-        CHECK_ST(pxs_mpi_recv(m, out, 20000, &got, 0, 12, MPI_STATUS_IGNORE), PXS_ERR_CORRUPT);
-        CHECK_ST(pxs_mpi_recv(m, out, 20000, &got, 0, 12, MPI_STATUS_IGNORE), PXS_ERR_CORRUPT);
+        for (int i = 0; i < 3; i++)
+            CHECK_ST(pxs_mpi_recv(m, out, 20000, &got, 0, 12, MPI_STATUS_IGNORE), PXS_ERR_CORRUPT);
     }
     /* Proxies in plain messages, validated on receipt. */
     pxs_proxy_t p;
