@@ -12,7 +12,8 @@
  * progress settles every queued get together, one flush per target for
  * the bytes and one for the generations (read as one span per target when
  * the slots are near), so a window of resolves costs two round trips per
- * target, not two per get. */
+ * target, not two per get. An object read again and again is leased
+ * (mpi_lease.c): then its bytes alone, one round trip, are enough. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +77,7 @@ void pxs__mpi_conn_free(pxs_mpi_t *m)
     for (uint32_t i = 0; i < m->nregions; i++)
         MPI_Win_detach(m->win, (void *)m->regions[i].start);
     if (m->tab_attached) MPI_Win_detach(m->win, (void *)m->tab_attached);
+    pxs__mpi_lease_free(m);
     if (m->pool) MPI_Win_detach(m->win, m->pool);
     MPI_Win_free(&m->win);
     while (m->pool_free) {
@@ -107,6 +109,8 @@ static pxs_status_t mc_init(pxs_conn_t *c)
     if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "MPI_Win_attach (generations)");
     m->tab_attached = (const void *)t->gens;
     c->priv = m;
+    pxs_status_t st = pxs__mpi_lease_setup(m, t->hdr->nslots);
+    if (st != PXS_OK) return st;
     /* Same-node reads without MPI (node_get; PXS_MPI_NODE_MAP=0: off). */
     const char *env = getenv("PXS_MPI_NODE_MAP");
     if (!(env && !strcmp(env, "0"))) {
@@ -234,6 +238,7 @@ static void mc_mem_dereg(pxs_conn_t *c, pxs_object_t *o)
     pxs_mpi_t *m = c->priv;
     if (!m->pool && !m->regions) return; /* window already gone */
     if (o->len == 0) return;
+    pxs__mpi_lease_wait(m, o); /* before the memory may be reused */
     if (in_pool(m, o->addr, o->len)) {
         if (o->copied) pool_give_back(m, (size_t)((uint8_t *)o->addr - m->pool), o->len);
         return;
@@ -252,7 +257,8 @@ static pxs_status_t mc_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *blob,
                             size_t *len_p)
 {
     pxs_mpi_t *m = c->priv;
-    if (cap < PXS_MPI_BLOB_LEN + PXS_SHM_BLOB_LEN) return PXS_ERR_NO_RESOURCE;
+    size_t lease = m->ltab ? PXS_MPI_BLOB_LEASE_LEN : 0;
+    if (cap < PXS_MPI_BLOB_LEN + lease + PXS_SHM_BLOB_LEN) return PXS_ERR_NO_RESOURCE;
     MPI_Aint data = 0, tab = 0;
     MPI_Get_address(o->addr, &data);
     MPI_Get_address((void *)m->tab_attached, &tab);
@@ -263,9 +269,16 @@ static pxs_status_t mc_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *blob,
     pxs_wr64(blob + 24, (uint64_t)tab);
     /* The object as the shm connector names it: readers on this node read
      * it without MPI (node_get). */
-    pxs__conn_node_blob(c, o, blob + PXS_MPI_BLOB_LEN);
-    pxs_wr64(blob + 32, PXS_MPI_BLOB_NODE);
-    *len_p = PXS_MPI_BLOB_LEN + PXS_SHM_BLOB_LEN;
+    if (lease) {
+        MPI_Aint lt = 0;
+        MPI_Get_address(m->ltab, &lt);
+        pxs_wr64(blob + PXS_MPI_BLOB_LEN, (uint64_t)lt);
+        pxs_wr32(blob + PXS_MPI_BLOB_LEN + 8, m->lease_us);
+        pxs_wr32(blob + PXS_MPI_BLOB_LEN + 12, 0);
+    }
+    pxs__conn_node_blob(c, o, blob + PXS_MPI_BLOB_LEN + lease);
+    pxs_wr64(blob + 32, PXS_MPI_BLOB_NODE | (lease ? PXS_MPI_BLOB_LEASE : 0));
+    *len_p = PXS_MPI_BLOB_LEN + lease + PXS_SHM_BLOB_LEN;
     return PXS_OK;
 }
 
@@ -274,6 +287,7 @@ static pxs_status_t mc_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *blob,
 typedef struct {
     int rank;
     uint64_t data, tab;
+    uint64_t ltab, lease_ns; /* the owner's lease words and lease; 0: none */
     const uint8_t *sb; /* PXS_MPI_BLOB_NODE: the shm blob, else NULL */
     bool attach;       /* sb names ordinary memory (read by attach) */
 } blob_t;
@@ -296,7 +310,8 @@ static pxs_status_t blob_parse(pxs_conn_t *c, const pxs_pdesc_t *p, blob_t *b)
     if (pxs_group_peer(c->ctx, (int)w.rank, &peer) != PXS_OK || peer.owner_id != p->owner)
         return PXS_ERR_CORRUPT; /* the rank named is not the proxy's owner */
     if (st != PXS_OK) return st;
-    *b = (blob_t){.rank = (int)w.rank, .data = w.data, .tab = w.tab, .sb = w.sb,
+    *b = (blob_t){.rank = (int)w.rank, .data = w.data, .tab = w.tab, .ltab = w.ltab,
+                  .lease_ns = (uint64_t)w.lease_us * 1000, .sb = w.sb,
                   .attach = w.attach};
     return PXS_OK;
 }
@@ -328,7 +343,17 @@ typedef struct {
     size_t gi;             /* its generation's index in m->gbuf */
     uint32_t lo, span;     /* a group's leader: slots [lo, +span) in one get */
     bool flushed, grouped, lead, in_span;
+    /* Leases (mpi_lease.c): the plan; exp of one held; renew and mark
+     * travel with the bytes (their buffers here, live until the flush). */
+    pxs_mpi_lplan_t plan;
+    bool renew;
+    uint64_t lease_ns, exp, t0, rgen, mark;
 } mc_req_t;
+
+static pxs_mpi_lkey_t lkey(const mc_req_t *q)
+{
+    return (pxs_mpi_lkey_t){q->rank, q->slot, q->tab, q->gen, q->lease_ns};
+}
 
 static mc_req_t *rq(pxs_request_t *r) { return pxs__request_scratch(r); }
 
@@ -373,6 +398,34 @@ static pxs_status_t mc_get_now(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, b
     return node_get(m, p, &b, dst);
 }
 
+/* After a get's bytes, in their epoch: what its lease plan asks for, the
+ * lease word raised or the generation read for a renewal. A failure only
+ * costs the lease (the generation is read after the bytes then). */
+static void lease_issue(pxs_mpi_t *m, const blob_t *b, mc_req_t *q)
+{
+    pxs_mpi_lkey_t k = lkey(q);
+    uint64_t now = pxs__now_ns();
+    q->plan = pxs__mpi_lease_plan(m, &k, now, &q->exp, &q->renew);
+    int rc = MPI_SUCCESS;
+    if (q->plan == PXS_MPI_LEASE_MARK) {
+        q->mark = q->gen;
+        rc = MPI_Accumulate(&q->mark, 1, MPI_UINT64_T, q->rank,
+                            (MPI_Aint)(b->ltab + (uint64_t)q->slot * 8), 1, MPI_UINT64_T, MPI_MAX,
+                            m->win);
+    } else if (q->renew) {
+        q->t0 = now;
+        rc = MPI_Get(&q->rgen, 8, MPI_BYTE, q->rank,
+                     (MPI_Aint)(q->tab + (uint64_t)q->slot * sizeof(uint64_t)), 8, MPI_BYTE,
+                     m->win);
+    }
+    if (rc != MPI_SUCCESS) {
+        pxs__mpi_status(rc, "MPI_Accumulate/MPI_Get (lease)");
+        q->plan = PXS_MPI_LEASE_NONE;
+        q->renew = false;
+        pxs__mpi_lease_drop(m, &k);
+    }
+}
+
 static pxs_status_t mc_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_request_t *req)
 {
     pxs_mpi_t *m = c->priv;
@@ -394,7 +447,9 @@ static pxs_status_t mc_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_r
         }
     }
     mc_req_t *q = rq(req);
-    *q = (mc_req_t){.rank = b.rank, .slot = p->slot, .tab = b.tab, .gen = p->gen};
+    *q = (mc_req_t){.rank = b.rank, .slot = p->slot, .tab = b.tab, .gen = p->gen,
+                    .lease_ns = b.lease_ns};
+    lease_issue(m, &b, q);
     /* Queued only once its bytes are issued: a flush that a concurrent
      * progress makes before this point is simply repeated. */
     pthread_mutex_lock(&m->pend_lock);
@@ -465,6 +520,24 @@ static void fail_group(pxs_request_t *lead, pxs_status_t st)
     }
 }
 
+/* After the bytes' flush: a get whose flush returned while its lease held
+ * is done (PXS_OK); a renewal read with it gives the next lease. The
+ * others read the generation, as always. */
+static void leased_bytes(pxs_mpi_t *m, pxs_request_t *batch)
+{
+    uint64_t now = pxs__now_ns();
+    for (pxs_request_t *r = batch; r; r = rq(r)->next) {
+        mc_req_t *q = rq(r);
+        if (q->st != PXS_INPROGRESS || q->plan != PXS_MPI_LEASE_HELD) continue;
+        pxs_mpi_lkey_t k = lkey(q);
+        if (q->renew) {
+            if (q->rgen == q->gen) pxs__mpi_lease_grant(m, &k, q->t0);
+            else pxs__mpi_lease_drop(m, &k); /* revoked: the owner waits out this lease */
+        }
+        if (now <= q->exp) q->st = PXS_OK;
+    }
+}
+
 /* Settle a batch: its bytes land (one flush per target), then the
  * generations of all its slots are read (one get per group) and returned
  * (one flush per target), and each request completes. */
@@ -472,6 +545,7 @@ static int settle(pxs_mpi_t *m, pxs_request_t *batch)
 {
     for (pxs_request_t *r = batch; r; r = rq(r)->next) rq(r)->st = PXS_INPROGRESS;
     flush_ranks(m, batch, PXS_ERR_EVICTED);
+    leased_bytes(m, batch);
     size_t n = place_generations(batch);
     if (n > m->gbuf_cap) {
         uint64_t *g = realloc(m->gbuf, n * sizeof *g);
@@ -483,6 +557,7 @@ static int settle(pxs_mpi_t *m, pxs_request_t *batch)
                 if (rq(r)->st == PXS_INPROGRESS) rq(r)->st = PXS_ERR_NO_MEMORY;
         }
     }
+    uint64_t t0 = pxs__now_ns(); /* the generation reads are issued from here */
     for (pxs_request_t *r = batch; r; r = rq(r)->next) {
         mc_req_t *q = rq(r);
         if (q->st != PXS_INPROGRESS || (q->in_span && !q->lead)) continue;
@@ -505,10 +580,17 @@ static int settle(pxs_mpi_t *m, pxs_request_t *batch)
         pxs_status_t st = q->st;
         if (st == PXS_INPROGRESS) {
             st = m->gbuf[q->gi] == q->gen ? PXS_OK : PXS_ERR_EVICTED;
-            if (st != PXS_OK)
+            pxs_mpi_lkey_t k = lkey(q);
+            if (st != PXS_OK) {
                 pxs_debug("mpi: generation of slot %u at rank %d is %llu, proxy has %llu",
                           q->slot, q->rank, (unsigned long long)m->gbuf[q->gi],
                           (unsigned long long)q->gen);
+                pxs__mpi_lease_drop(m, &k);
+            } else if (q->plan == PXS_MPI_LEASE_MARK || q->plan == PXS_MPI_LEASE_AFTER ||
+                       q->plan == PXS_MPI_LEASE_HELD) {
+                /* The lease word was raised and flushed before this read. */
+                pxs__mpi_lease_grant(m, &k, t0);
+            }
         }
         pxs__request_complete(r, st);
         done++;

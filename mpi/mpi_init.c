@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "mpi_int.h"
+#include "mpi_wire.h"
 
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static pxs_mpi_t *list_head;
@@ -144,7 +145,7 @@ static pxs_status_t env_u64(const char *name, uint64_t lo, uint64_t hi, uint64_t
 }
 
 typedef struct {
-    uint64_t buckets, max_attach, eager_max, pool_size;
+    uint64_t buckets, max_attach, eager_max, pool_size, lease_us;
     const char *connector;
     bool connector_set; /* by params or environment */
 } cfg_t;
@@ -156,6 +157,7 @@ static pxs_status_t config(const pxs_mpi_params_t *p, cfg_t *c)
     c->max_attach = mask & PXS_MPI_PARAM_MAX_ATTACH ? p->max_attach : 32;
     c->eager_max = mask & PXS_MPI_PARAM_EAGER_MAX ? p->eager_max : UINT64_MAX;
     c->pool_size = mask & PXS_MPI_PARAM_POOL_SIZE ? p->pool_size : 64u << 20;
+    c->lease_us = mask & PXS_MPI_PARAM_LEASE_US ? p->lease_us : 1000;
 #ifdef PXS_MPI_HAVE_UCX
     c->connector = "ucx";
 #else
@@ -168,8 +170,13 @@ static pxs_status_t config(const pxs_mpi_params_t *p, cfg_t *c)
     if ((st = env_u64("PXS_MPI_DIR_BUCKETS", 1, 1u << 20, &c->buckets)) != PXS_OK ||
         (st = env_u64("PXS_MPI_MAX_ATTACH", 0, 1024, &c->max_attach)) != PXS_OK ||
         (st = env_u64("PXS_MPI_EAGER_MAX", 0, UINT64_MAX, &c->eager_max)) != PXS_OK ||
-        (st = env_u64("PXS_MPI_POOL_SIZE", 0, 1ull << 40, &c->pool_size)) != PXS_OK)
+        (st = env_u64("PXS_MPI_POOL_SIZE", 0, 1ull << 40, &c->pool_size)) != PXS_OK ||
+        (st = env_u64("PXS_MPI_LEASE_US", 0, PXS_MPI_LEASE_US_MAX, &c->lease_us)) != PXS_OK)
         return st;
+    if (c->lease_us > PXS_MPI_LEASE_US_MAX) {
+        pxs_error("lease_us must be 0..%u", PXS_MPI_LEASE_US_MAX);
+        return PXS_ERR_INVALID_PARAM;
+    }
     if (getenv("PXS_MPI_CONNECTOR")) c->connector = getenv("PXS_MPI_CONNECTOR");
     if (c->buckets == 0 || c->buckets > (1u << 20)) {
         pxs_error("dir_buckets must be 1..%u", 1u << 20);
@@ -271,6 +278,7 @@ pxs_status_t pxs_mpi_init(MPI_Comm comm, const pxs_mpi_params_t *params, pxs_mpi
     m->eager_max = cfg.eager_max;
     m->max_attach = (uint32_t)cfg.max_attach;
     m->pool_size = cfg.pool_size;
+    m->lease_us = (uint32_t)cfg.lease_us;
     snprintf(m->send_conn, sizeof m->send_conn, "%s", cfg.connector);
 
     /* The connector pxs_mpi_send uses joins the exchange below (it is

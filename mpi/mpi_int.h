@@ -74,6 +74,12 @@ struct pxs_mpi {
     uint64_t *gbuf;             /* generations read back by one progress */
     size_t gbuf_cap;
     pxs_conn_node_t node_rd;    /* same-node reads, without MPI (mpi_conn.c, node_get) */
+    /* Leases (mpi_lease.c): our lease words, attached; the reader's cache. */
+    uint32_t lease_us;          /* 0: no leases */
+    uint64_t *ltab;             /* [slots] */
+    bool ltab_attached;
+    struct pxs_mpi_lease *lcache;
+    pthread_mutex_t lease_lock; /* lcache */
     _Atomic bool node_attach;   /* ... of user buffers too: attach permitted here */
 
     MPI_Request fin_req;        /* finalize barrier in flight */
@@ -102,6 +108,35 @@ void pxs__mpi_dir_free(pxs_mpi_t *m);
 pxs_status_t pxs__mpi_conn_setup(pxs_mpi_t *m);
 void pxs__mpi_conn_free(pxs_mpi_t *m);
 extern const pxs_conn_ops_t pxs__conn_mpi_ops;
+
+/* Leases of the "mpi" connector (mpi_lease.c). */
+typedef struct pxs_mpi_lease pxs_mpi_lease_t;
+typedef struct {
+    int rank;
+    uint32_t slot;
+    uint64_t tab, gen;  /* the owner's generation table; the proxy's */
+    uint64_t lease_ns;  /* the owner's lease (its blob); 0: none */
+} pxs_mpi_lkey_t;
+typedef enum {
+    PXS_MPI_LEASE_NONE,  /* read the generation after the bytes */
+    PXS_MPI_LEASE_MARK,  /* ... and raise the lease word with the bytes: lease from it */
+    PXS_MPI_LEASE_AFTER, /* ... lease from it (the word is raised already) */
+    PXS_MPI_LEASE_HELD   /* bytes back by *exp need nothing more */
+} pxs_mpi_lplan_t;
+/* Owner: the lease words, attached to the window (nothing with lease_us 0). */
+pxs_status_t pxs__mpi_lease_setup(pxs_mpi_t *m, uint32_t nslots);
+void pxs__mpi_lease_free(pxs_mpi_t *m);
+/* Reader, at a get issued at now: what to do for k. *renew: read the
+ * generation with the bytes too (pxs__mpi_lease_grant from now if found). */
+pxs_mpi_lplan_t pxs__mpi_lease_plan(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t now,
+                                    uint64_t *exp, bool *renew);
+/* Reader: a generation read issued at t0 found k's generation (the word
+ * raised before): a lease until t0 + lease_ns / 2. */
+void pxs__mpi_lease_grant(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0);
+/* Reader: k is gone (another generation read). */
+void pxs__mpi_lease_drop(pxs_mpi_t *m, const pxs_mpi_lkey_t *k);
+/* Owner, after revoking o: wait out a lease that may be held on it. */
+void pxs__mpi_lease_wait(pxs_mpi_t *m, const pxs_object_t *o);
 
 void pxs__mpi_datatype_ref(void);
 void pxs__mpi_datatype_unref(void);

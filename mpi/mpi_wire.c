@@ -9,8 +9,14 @@ pxs_status_t pxs__mpi_blob_decode(const uint8_t *blob, size_t len, pxs_mpi_blob_
     b->parsed = false;
     if (len < PXS_MPI_BLOB_LEN) return PXS_ERR_CORRUPT;
     uint64_t flags = pxs_rd64(blob + 32);
-    if ((flags & ~(uint64_t)PXS_MPI_BLOB_NODE) ||
-        len != (size_t)PXS_MPI_BLOB_LEN + (flags & PXS_MPI_BLOB_NODE ? PXS_SHM_BLOB_LEN : 0))
+    size_t lease = flags & PXS_MPI_BLOB_LEASE ? PXS_MPI_BLOB_LEASE_LEN : 0;
+    if ((flags & ~(uint64_t)(PXS_MPI_BLOB_NODE | PXS_MPI_BLOB_LEASE)) ||
+        len != (size_t)PXS_MPI_BLOB_LEN + lease + (flags & PXS_MPI_BLOB_NODE ? PXS_SHM_BLOB_LEN : 0))
+        return PXS_ERR_CORRUPT;
+    b->ltab = lease ? pxs_rd64(blob + PXS_MPI_BLOB_LEN) : 0;
+    b->lease_us = lease ? pxs_rd32(blob + PXS_MPI_BLOB_LEN + 8) : 0;
+    if (lease && (b->lease_us == 0 || b->lease_us > PXS_MPI_LEASE_US_MAX ||
+                  pxs_rd32(blob + PXS_MPI_BLOB_LEN + 12) != 0))
         return PXS_ERR_CORRUPT;
     b->parsed = true;
     b->group = pxs_rd64(blob);
@@ -18,7 +24,7 @@ pxs_status_t pxs__mpi_blob_decode(const uint8_t *blob, size_t len, pxs_mpi_blob_
     b->slots = pxs_rd32(blob + 12);
     b->data = pxs_rd64(blob + 16);
     b->tab = pxs_rd64(blob + 24);
-    b->sb = flags & PXS_MPI_BLOB_NODE ? blob + PXS_MPI_BLOB_LEN : NULL;
+    b->sb = flags & PXS_MPI_BLOB_NODE ? blob + PXS_MPI_BLOB_LEN + lease : NULL;
     /* Ordinary memory has one address, whichever way it is read. */
     uint64_t at;
     b->attach = b->sb && pxs__conn_node_attach(b->sb, &at);

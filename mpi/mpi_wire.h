@@ -15,9 +15,14 @@
 
 /* --- the "mpi" connector's blob ---------------------------------------------
  * group u64, rank u32, slots u32, data u64, table u64, flags u64; then,
- * with PXS_MPI_BLOB_NODE, the shm blob of the object (node_get). */
-#define PXS_MPI_BLOB_LEN  40
-#define PXS_MPI_BLOB_NODE 1u
+ * with PXS_MPI_BLOB_LEASE, the lease words' address u64, lease_us u32 (1 to
+ * PXS_MPI_LEASE_US_MAX) and a zero u32 (mpi_lease.c); then, with
+ * PXS_MPI_BLOB_NODE, the shm blob of the object (node_get). */
+#define PXS_MPI_BLOB_LEN      40
+#define PXS_MPI_BLOB_NODE     1u
+#define PXS_MPI_BLOB_LEASE    2u
+#define PXS_MPI_BLOB_LEASE_LEN 16
+#define PXS_MPI_LEASE_US_MAX  10000000u /* 10 s */
 
 typedef struct {
     bool parsed;        /* length and flags were right: the fields below are read */
@@ -25,12 +30,15 @@ typedef struct {
     uint32_t rank;      /* the owner's rank */
     uint32_t slots;     /* its generation table's */
     uint64_t data, tab; /* window addresses of the bytes and of the table */
+    uint64_t ltab;      /* PXS_MPI_BLOB_LEASE: window address of the lease words */
+    uint32_t lease_us;  /* ... and the lease the owner keeps; else 0 */
     const uint8_t *sb;  /* PXS_MPI_BLOB_NODE: the shm blob, else NULL */
     bool attach;        /* sb names ordinary memory (read by attach) */
 } pxs_mpi_blob_t;
 
 /* Decode the len bytes of an "mpi" connector's blob into *b. PXS_OK;
- * PXS_ERR_CORRUPT: wrong length or unknown flags (b->parsed false), or a
+ * PXS_ERR_CORRUPT: wrong length, unknown flags or a lease part out of
+ * range (b->parsed false), or a
  * node part naming ordinary memory at another address than data (b->parsed
  * true, every field read: a caller ranks its own checks of them first).
  * Nothing is checked against a communicator here. */

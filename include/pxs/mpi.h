@@ -55,7 +55,8 @@ enum {
     PXS_MPI_PARAM_MAX_ATTACH  = 1u << 2,
     PXS_MPI_PARAM_EAGER_MAX   = 1u << 3,
     PXS_MPI_PARAM_CONNECTOR   = 1u << 4,
-    PXS_MPI_PARAM_POOL_SIZE   = 1u << 5
+    PXS_MPI_PARAM_POOL_SIZE   = 1u << 5,
+    PXS_MPI_PARAM_LEASE_US    = 1u << 6
 };
 
 typedef struct {
@@ -83,6 +84,15 @@ typedef struct {
     /** Bytes of the "mpi" connector's attached pool for copying puts.
      *  Default 64 MiB; env PXS_MPI_POOL_SIZE. */
     size_t pool_size;
+    /** Lease of the "mpi" connector, in microseconds (0: none; at most
+     *  10 s). An object that another rank reads a second time through
+     *  MPI_Get is leased to it: while a lease holds, its gets take one
+     *  round trip instead of two (the generation read after the bytes),
+     *  and in exchange evicting such an object waits this long before its
+     *  memory may be reused. Objects read once, or only by ranks on this
+     *  node, never make an evict wait. Default 1000; env PXS_MPI_LEASE_US.
+     *  Each rank uses its own (the owner's proxies carry it). */
+    uint32_t lease_us;
 } pxs_mpi_params_t;
 
 /**

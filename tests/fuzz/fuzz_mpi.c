@@ -24,11 +24,12 @@ static void blob(const uint8_t *data, size_t size)
         if (st == PXS_OK) abort();
         return;
     }
-    /* Parsed: the length is the flags' own, and only the node part's
-     * address may still be refused. */
-    if (size != PXS_MPI_BLOB_LEN + (b.sb ? PXS_SHM_BLOB_LEN : 0) ||
-        (b.sb && b.sb != data + PXS_MPI_BLOB_LEN) || (b.attach && !b.sb) ||
-        (st != PXS_OK && !b.attach))
+    /* Parsed: the length is the flags' own, a lease part is in range, and
+     * only the node part's address may still be refused. */
+    size_t lease = b.lease_us ? PXS_MPI_BLOB_LEASE_LEN : 0;
+    if (size != PXS_MPI_BLOB_LEN + lease + (b.sb ? PXS_SHM_BLOB_LEN : 0) ||
+        (b.sb && b.sb != data + PXS_MPI_BLOB_LEN + lease) || (b.attach && !b.sb) ||
+        (st != PXS_OK && !b.attach) || b.lease_us > PXS_MPI_LEASE_US_MAX || (!lease && b.ltab))
         abort();
     uint64_t at;
     if (st == PXS_OK && b.attach && (!pxs__conn_node_attach(b.sb, &at) || at != b.data)) abort();

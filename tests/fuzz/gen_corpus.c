@@ -24,14 +24,15 @@ static void write_file(const char *dir, const char *target, const char *name, co
 }
 
 /* fuzz_mpi: the "mpi" connector's blob without and with its node part
- * (ordinary memory at the blob's address; a segment), a directory bucket
+ * (ordinary memory at the blob's address; a segment), with a lease part
+ * and a node part, a directory bucket
  * whose entry 0 holds p under the fixed name, a value message and a
  * message carrying p. */
 static void mpi_seeds(const char *dir, const pxs_proxy_t *p)
 {
     const char *t = "fuzz_mpi";
     uint64_t data = 0x7f0012340000ull;
-    uint8_t b[PXS_MPI_BLOB_LEN + PXS_SHM_BLOB_LEN];
+    uint8_t b[PXS_MPI_BLOB_LEN + PXS_MPI_BLOB_LEASE_LEN + PXS_SHM_BLOB_LEN];
     pxs_wr64(b, 0x5158504d50495031ull); /* group */
     pxs_wr32(b + 8, 1);                 /* rank */
     pxs_wr32(b + 12, 1024);             /* slots */
@@ -41,9 +42,16 @@ static void mpi_seeds(const char *dir, const pxs_proxy_t *p)
     write_file(dir, t, "blob", b, PXS_MPI_BLOB_LEN);
     pxs_wr64(b + 32, PXS_MPI_BLOB_NODE);
     pxs__shm_blob_write(b + PXS_MPI_BLOB_LEN, getpid(), 0, 1000, 42, data);
-    write_file(dir, t, "blob-node-attach", b, sizeof b);
+    write_file(dir, t, "blob-node-attach", b, PXS_MPI_BLOB_LEN + PXS_SHM_BLOB_LEN);
     pxs__shm_blob_write(b + PXS_MPI_BLOB_LEN, getpid(), 3, 1000, 42, 4096);
-    write_file(dir, t, "blob-node-seg", b, sizeof b);
+    write_file(dir, t, "blob-node-seg", b, PXS_MPI_BLOB_LEN + PXS_SHM_BLOB_LEN);
+    /* As an owner with leases packs it: the lease part before the node's. */
+    pxs_wr64(b + 32, PXS_MPI_BLOB_NODE | PXS_MPI_BLOB_LEASE);
+    pxs_wr64(b + PXS_MPI_BLOB_LEN, 0x7f009abc0000ull); /* lease words */
+    pxs_wr32(b + PXS_MPI_BLOB_LEN + 8, 1000);
+    pxs_wr32(b + PXS_MPI_BLOB_LEN + 12, 0);
+    pxs__shm_blob_write(b + PXS_MPI_BLOB_LEN + PXS_MPI_BLOB_LEASE_LEN, getpid(), 0, 1000, 42, data);
+    write_file(dir, t, "blob-lease-node-attach", b, sizeof b);
 
     size_t len = pxs_proxy_len(p);
     static uint8_t bk[PXS_MPI_BUCKET];

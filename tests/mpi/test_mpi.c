@@ -24,6 +24,11 @@
 
 static int rank, size, checks;
 
+/* The "mpi" connector's proxies: the blob at 72, its lease part at 40 (on
+ * by default), the node part (the shm blob) after it. */
+#define BLOB     72
+#define BLOB_SB  (BLOB + 40 + 16)
+
 #define CHECK(cond, ...)                                                         \
     do {                                                                         \
         checks++;                                                                \
@@ -103,7 +108,7 @@ static void cross_rank_resolve_evict_stale(pxs_mpi_t *m)
     CHECK(out[0] == 0x11, "short buffer untouched");
     /* A flipped bit in the remote-access part. */
     pxs_proxy_t bad = p[2];
-    bad.bytes[72 + 9] ^= 0x40; /* the rank field of the blob */
+    bad.bytes[BLOB + 9] ^= 0x40; /* the rank field of the blob */
     CHECK(pxs_resolve(ctx, &bad, out, 3 << 20, NULL) < 0, "tampered proxy refused");
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) {
@@ -143,7 +148,7 @@ static void node_segments(pxs_mpi_t *m)
     here = sum == 1;
     MPI_Comm_free(&node);
     uint32_t total = (uint32_t)p.bytes[12] | (uint32_t)p.bytes[13] << 8;
-    CHECK(total == 72 + 40 + 32 + 4, "the proxy names the segment (%u bytes)", total);
+    CHECK(total == BLOB_SB + 32 + 4, "the proxy names the segment (%u bytes)", total);
     for (int k = 0; k < 3; k++) { /* the third read goes by the route (src/wire.h) */
         memset(out, 0, LEN);
         CHECK_ST(pxs_resolve(ctx, &p, out, LEN, NULL), PXS_OK);
@@ -158,7 +163,7 @@ static void node_segments(pxs_mpi_t *m)
     if (here && rank != 0 && !(map && !strcmp(map, "0"))) { /* off: MPI_Get reads it */
         for (int field = 0; field < 2; field++) {
             pxs_proxy_t q = p;
-            size_t sb = 72 + 40; /* the shm blob: pid, segment, start, node, offset */
+            size_t sb = BLOB_SB; /* the shm blob: pid, segment, start, node, offset */
             if (field == 0) q.bytes[sb + 24 + 5] ^= 0x01; /* offset + 1 TiB */
             else q.bytes[sb + 4] ^= 0x80;                 /* another segment id */
             uint32_t crc = pxs__crc32c(0, q.bytes, total - 4);
@@ -194,7 +199,7 @@ static void node_user_buffers(pxs_mpi_t *m)
     }
     CHECK_ST(pxs_mpi_bcast_proxy(&p, 0, MPI_COMM_WORLD), PXS_OK);
     uint32_t total = (uint32_t)p.bytes[12] | (uint32_t)p.bytes[13] << 8;
-    CHECK(total == 72 + 40 + 32 + 4, "the proxy names the buffer for the node (%u bytes)", total);
+    CHECK(total == BLOB_SB + 32 + 4, "the proxy names the buffer for the node (%u bytes)", total);
     CHECK_ST(pxs_resolve(ctx, &p, out, LEN, NULL), PXS_OK);
     CHECK(same(out, LEN, 50), "bytes");
     pxs_handle_t *h;
@@ -204,7 +209,7 @@ static void node_user_buffers(pxs_mpi_t *m)
     for (int i = 0; i < 10; i++) CHECK(out[i] == (uint8_t)((4090 + i) * 31 + 50), "part %d", i);
     pxs_handle_close(h);
     pxs_proxy_t q = p;
-    q.bytes[72 + 40 + 24] ^= 0x08; /* the shm blob's address, 8 bytes on */
+    q.bytes[BLOB_SB + 24] ^= 0x08; /* the shm blob's address, 8 bytes on */
     uint32_t crc = pxs__crc32c(0, q.bytes, total - 4);
     for (int i = 0; i < 4; i++) q.bytes[total - 4 + i] = (uint8_t)(crc >> (8 * i));
     CHECK_ST(pxs_resolve(ctx, &q, out, LEN, NULL), PXS_ERR_CORRUPT);
@@ -494,17 +499,22 @@ static void messages(pxs_mpi_t *m)
 
 /* A pxs_mpi_t whose context times out after ms (PXS_TIMEOUT_MS wins over
  * the params, so that is what is set, for pxs_mpi_init only). */
-static pxs_mpi_t *init_timeout(const char *ms, const pxs_mpi_params_t *mp)
+static pxs_mpi_t *init_env(const char *name, const char *value, const pxs_mpi_params_t *mp)
 {
-    const char *env = getenv("PXS_TIMEOUT_MS");
+    const char *env = getenv(name);
     char *saved = env ? strdup(env) : NULL;
-    setenv("PXS_TIMEOUT_MS", ms, 1);
+    setenv(name, value, 1);
     pxs_mpi_t *m = NULL;
     CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, mp, &m), PXS_OK);
-    if (saved) setenv("PXS_TIMEOUT_MS", saved, 1);
-    else unsetenv("PXS_TIMEOUT_MS");
+    if (saved) setenv(name, saved, 1);
+    else unsetenv(name);
     free(saved);
     return m;
+}
+
+static pxs_mpi_t *init_timeout(const char *ms, const pxs_mpi_params_t *mp)
+{
+    return init_env("PXS_TIMEOUT_MS", ms, mp);
 }
 
 /* A proxy send that timed out, then another to the same rank and tag: the
@@ -536,6 +546,73 @@ static void late_acknowledgement(void)
         CHECK(got == sizeof out && same(out, sizeof out, 32), "the send after a timed-out one");
     }
     MPI_Barrier(MPI_COMM_WORLD);
+    CHECK_ST(pxs_mpi_finalize(m, 30000), PXS_OK);
+}
+
+/* Leases of the "mpi" connector (through MPI_Get: node map off). Rank 0
+ * owns a copy in the connector's pool; the others read it a few times
+ * (leased from the second), then keep reading while rank 0 evicts it and
+ * at once puts new bytes into the same pool block. A read that succeeds
+ * must give the old bytes: the evict waits out the lease (it takes at
+ * least lease_us), and then the old proxy is EVICTED. An object read once
+ * is not leased: its evict does not wait. */
+static void leases(void)
+{
+    enum { N = 8192, LEASE_US = 200000 };
+    static uint8_t buf[N], out[N];
+    pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_LEASE_US, .lease_us = LEASE_US};
+    pxs_mpi_t *m = init_env("PXS_MPI_NODE_MAP", "0", &mp);
+    pxs_context_t *ctx = pxs_mpi_context(m);
+    pxs_store_t *st = pxs_mpi_store(m);
+    pxs_put_params_t copy = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_COPY};
+    pxs_proxy_t once, p, q;
+    if (rank == 0) {
+        fill(buf, N, 51); /* first: its block is the first free one again */
+        CHECK_ST(pxs_put(st, buf, N, &copy, &p), PXS_OK);
+        fill(buf, N, 50);
+        CHECK_ST(pxs_put(st, buf, N, &copy, &once), PXS_OK);
+    }
+    CHECK_ST(pxs_mpi_bcast_proxy(&once, 0, MPI_COMM_WORLD), PXS_OK);
+    CHECK_ST(pxs_mpi_bcast_proxy(&p, 0, MPI_COMM_WORLD), PXS_OK);
+    if (rank != 0) {
+        CHECK_ST(pxs_resolve(ctx, &once, out, N, NULL), PXS_OK);
+        CHECK(same(out, N, 50), "object read once");
+        for (int i = 0; i < 3; i++) {
+            CHECK_ST(pxs_resolve(ctx, &p, out, N, NULL), PXS_OK);
+            CHECK(same(out, N, 51), "leased object, read %d", i);
+        }
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        double t = MPI_Wtime();
+        CHECK_ST(pxs_evict(st, &once), PXS_OK);
+        CHECK(MPI_Wtime() - t < LEASE_US / 2 * 1e-6, "an object read once made its evict wait");
+        usleep(20 * 1000); /* the readers are at it */
+        t = MPI_Wtime();
+        CHECK_ST(pxs_evict(st, &p), PXS_OK);
+        double waited = MPI_Wtime() - t;
+        fill(buf, N, 52);
+        CHECK_ST(pxs_put(st, buf, N, &copy, &q), PXS_OK);
+        CHECK(waited >= LEASE_US * 1e-6, "evict of a leased object took %.6f s", waited);
+        /* The test means something only if the new bytes took the old
+         * ones' place: the blob's data address (at 16). */
+        CHECK(!memcmp(p.bytes + BLOB + 16, q.bytes + BLOB + 16, 8), "pool block reused");
+    } else {
+        int ok = 0;
+        pxs_status_t r = PXS_OK;
+        double end = MPI_Wtime() + 30;
+        while (r == PXS_OK && MPI_Wtime() < end) {
+            memset(out, 0, N);
+            r = pxs_resolve(ctx, &p, out, N, NULL);
+            if (r == PXS_OK) {
+                ok++;
+                CHECK(same(out, N, 51), "read %d of the old proxy gave other bytes", ok);
+            }
+        }
+        CHECK(r == PXS_ERR_EVICTED, "the old proxy ended %s after %d reads", pxs_strerror(r), ok);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) CHECK_ST(pxs_evict(st, &q), PXS_OK);
     CHECK_ST(pxs_mpi_finalize(m, 30000), PXS_OK);
 }
 
@@ -868,6 +945,7 @@ int main(int argc, char **argv)
     messages(m);
     receive_timeouts(m);
     if (!refused) late_acknowledgement();
+    leases();
     if (provided == MPI_THREAD_MULTIPLE) threads();
     early_leaver(m);
     if (rank == 0)
