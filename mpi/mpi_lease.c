@@ -42,10 +42,12 @@ struct pxs_mpi_lease {
 
 pxs_status_t pxs__mpi_lease_setup(pxs_mpi_t *m, uint32_t nslots)
 {
+    /* Every rank takes the leases other owners grant; it grants its own
+     * only with lease_us. */
+    if (!(m->lcache = calloc(NLEASE, sizeof *m->lcache))) return PXS_ERR_NO_MEMORY;
+    pthread_mutex_init(&m->lease_lock, NULL);
     if (!m->lease_us) return PXS_OK;
-    m->ltab = calloc(nslots ? nslots : 1, sizeof *m->ltab);
-    m->lcache = calloc(NLEASE, sizeof *m->lcache);
-    if (!m->ltab || !m->lcache) {
+    if (!(m->ltab = calloc(nslots ? nslots : 1, sizeof *m->ltab))) {
         pxs__mpi_lease_free(m);
         return PXS_ERR_NO_MEMORY;
     }
@@ -55,16 +57,13 @@ pxs_status_t pxs__mpi_lease_setup(pxs_mpi_t *m, uint32_t nslots)
         return pxs__mpi_status(rc, "MPI_Win_attach (lease words)");
     }
     m->ltab_attached = true;
-    pthread_mutex_init(&m->lease_lock, NULL);
     return PXS_OK;
 }
 
 void pxs__mpi_lease_free(pxs_mpi_t *m)
 {
-    if (m->ltab_attached) {
-        MPI_Win_detach(m->win, m->ltab);
-        pthread_mutex_destroy(&m->lease_lock);
-    }
+    if (m->ltab_attached) MPI_Win_detach(m->win, m->ltab);
+    if (m->lcache) pthread_mutex_destroy(&m->lease_lock);
     m->ltab_attached = false;
     free(m->ltab);
     free(m->lcache);

@@ -23,7 +23,9 @@
  * (MPI_Win_create_dynamic + MPI_Win_attach) and resolved with passive-target
  * MPI_Get + MPI_Win_flush inside one MPI_Win_lock_all epoch opened at init;
  * the owner's generation word is read after the bytes, so a proxy evicted
- * or reused meanwhile yields PXS_ERR_EVICTED, never stale bytes. Whether
+ * or reused meanwhile yields PXS_ERR_EVICTED, never stale bytes. An object
+ * read a second time is leased to the reader (lease_us below): while the
+ * lease holds, the bytes alone prove themselves, one round trip. Whether
  * the owner's CPU takes part is up to the MPI one-sided component: Open MPI
  * 4.1's osc/rdma reads an ordinary buffer by cross-memory attach on one
  * node (the owner does nothing); over TCP between nodes only osc/pt2pt
@@ -91,7 +93,8 @@ typedef struct {
      *  and in exchange evicting such an object waits this long before its
      *  memory may be reused. Objects read once, or only by ranks on this
      *  node, never make an evict wait. Default 1000; env PXS_MPI_LEASE_US.
-     *  Each rank uses its own (the owner's proxies carry it). */
+     *  It applies to the objects this rank owns (their proxies carry it);
+     *  every rank takes the leases that other owners grant. */
     uint32_t lease_us;
 } pxs_mpi_params_t;
 
@@ -111,9 +114,10 @@ typedef struct {
 pxs_status_t pxs_mpi_init(MPI_Comm comm, const pxs_mpi_params_t *params, pxs_mpi_t **mpi_p);
 
 /**
- * Leave (collective over the communicator). First, with no wait on anyone,
- * every object this rank owns is evicted and its directory share is
- * closed: from then on other ranks get PXS_ERR_EVICTED for its proxies and
+ * Leave (collective over the communicator). First, with no wait on anyone
+ * (but the leases of the "mpi" connector: lease_us per object that another
+ * rank has leased), every object this rank owns is evicted and its
+ * directory share is closed: from then on other ranks get PXS_ERR_EVICTED for its proxies and
  * PXS_ERR_UNREACHABLE for names homed on it. Then it waits, up to
  * timeout_ms, for every rank to arrive, and frees the windows, the context
  * and mpi.

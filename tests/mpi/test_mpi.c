@@ -555,7 +555,7 @@ static void late_acknowledgement(void)
  * at once puts new bytes into the same pool block. A read that succeeds
  * must give the old bytes: the evict waits out the lease (it takes at
  * least lease_us), and then the old proxy is EVICTED. An object read once
- * is not leased: its evict does not wait. */
+ * is not leased: its evict does not wait; nor does any with lease_us 0. */
 static void leases(void)
 {
     enum { N = 8192, LEASE_US = 200000 };
@@ -613,6 +613,24 @@ static void leases(void)
     }
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) CHECK_ST(pxs_evict(st, &q), PXS_OK);
+    CHECK_ST(pxs_mpi_finalize(m, 30000), PXS_OK);
+
+    /* lease_us 0: proxies without a lease part, evicts that never wait. */
+    mp.lease_us = 0;
+    m = init_env("PXS_MPI_NODE_MAP", "0", &mp);
+    ctx = pxs_mpi_context(m);
+    st = pxs_mpi_store(m);
+    if (rank == 0) CHECK_ST(pxs_put(st, buf, N, &copy, &p), PXS_OK);
+    CHECK_ST(pxs_mpi_bcast_proxy(&p, 0, MPI_COMM_WORLD), PXS_OK);
+    uint32_t total = (uint32_t)p.bytes[12] | (uint32_t)p.bytes[13] << 8;
+    CHECK(total == BLOB + 40 + 32 + 4, "a proxy without a lease part (%u bytes)", total);
+    for (int i = 0; rank != 0 && i < 3; i++) CHECK_ST(pxs_resolve(ctx, &p, out, N, NULL), PXS_OK);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        double t = MPI_Wtime();
+        CHECK_ST(pxs_evict(st, &p), PXS_OK);
+        CHECK(MPI_Wtime() - t < LEASE_US / 2 * 1e-6, "an evict waited with leases off");
+    }
     CHECK_ST(pxs_mpi_finalize(m, 30000), PXS_OK);
 }
 
