@@ -520,19 +520,26 @@ static void fail_group(pxs_request_t *lead, pxs_status_t st)
     }
 }
 
-/* After the bytes' flush: a get whose flush returned while its lease held
- * is done (PXS_OK); a renewal read with it gives the next lease. The
- * others read the generation, as always. */
+/* After the bytes' flush: the renewal reads that came with them give the
+ * next leases; then a get whose flush returned before its object's lease
+ * ends (any lease: each covers every byte read before its end) is done
+ * (PXS_OK). The others read the generation, as always. */
 static void leased_bytes(pxs_mpi_t *m, pxs_request_t *batch)
 {
     uint64_t now = pxs__now_ns();
     for (pxs_request_t *r = batch; r; r = rq(r)->next) {
         mc_req_t *q = rq(r);
-        if (q->st != PXS_INPROGRESS || q->plan != PXS_MPI_LEASE_HELD) continue;
+        if (q->st != PXS_INPROGRESS || !q->renew) continue;
         pxs_mpi_lkey_t k = lkey(q);
-        if (q->renew) {
-            if (q->rgen == q->gen) pxs__mpi_lease_grant(m, &k, q->t0);
-            else pxs__mpi_lease_drop(m, &k); /* revoked: the owner waits out this lease */
+        if (q->rgen == q->gen) pxs__mpi_lease_grant(m, &k, q->t0);
+        else pxs__mpi_lease_drop(m, &k); /* revoked: the owner waits out the old lease */
+    }
+    for (pxs_request_t *r = batch; r; r = rq(r)->next) {
+        mc_req_t *q = rq(r);
+        if (q->st != PXS_INPROGRESS || q->plan != PXS_MPI_LEASE_HELD) continue;
+        if (now > q->exp) {
+            pxs_mpi_lkey_t k = lkey(q);
+            q->exp = pxs__mpi_lease_until(m, &k);
         }
         if (now <= q->exp) q->st = PXS_OK;
     }
@@ -586,8 +593,7 @@ static int settle(pxs_mpi_t *m, pxs_request_t *batch)
                           q->slot, q->rank, (unsigned long long)m->gbuf[q->gi],
                           (unsigned long long)q->gen);
                 pxs__mpi_lease_drop(m, &k);
-            } else if (q->plan == PXS_MPI_LEASE_MARK || q->plan == PXS_MPI_LEASE_AFTER ||
-                       q->plan == PXS_MPI_LEASE_HELD) {
+            } else if (q->plan != PXS_MPI_LEASE_NONE) {
                 /* The lease word was raised and flushed before this read. */
                 pxs__mpi_lease_grant(m, &k, t0);
             }

@@ -120,19 +120,21 @@ typedef struct {
 typedef enum {
     PXS_MPI_LEASE_NONE,  /* read the generation after the bytes */
     PXS_MPI_LEASE_MARK,  /* ... and raise the lease word with the bytes: lease from it */
-    PXS_MPI_LEASE_AFTER, /* ... lease from it (the word is raised already) */
-    PXS_MPI_LEASE_HELD   /* bytes back by *exp need nothing more */
+    PXS_MPI_LEASE_HELD   /* leased: bytes back by the lease's end need nothing more */
 } pxs_mpi_lplan_t;
 /* Owner: the lease words, attached to the window (nothing with lease_us 0). */
 pxs_status_t pxs__mpi_lease_setup(pxs_mpi_t *m, uint32_t nslots);
 void pxs__mpi_lease_free(pxs_mpi_t *m);
-/* Reader, at a get issued at now: what to do for k. *renew: read the
- * generation with the bytes too (pxs__mpi_lease_grant from now if found). */
+/* Reader, at a get issued at now: what to do for k. *exp: the lease's end
+ * (HELD; may be past). *renew: read the generation with the bytes too
+ * (pxs__mpi_lease_grant from now if it is k's). */
 pxs_mpi_lplan_t pxs__mpi_lease_plan(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t now,
                                     uint64_t *exp, bool *renew);
 /* Reader: a generation read issued at t0 found k's generation (the word
  * raised before): a lease until t0 + lease_ns / 2. */
 void pxs__mpi_lease_grant(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0);
+/* Reader: the end of k's lease now (0: none). */
+uint64_t pxs__mpi_lease_until(pxs_mpi_t *m, const pxs_mpi_lkey_t *k);
 /* Reader: k is gone (another generation read). */
 void pxs__mpi_lease_drop(pxs_mpi_t *m, const pxs_mpi_lkey_t *k);
 /* Owner, after revoking o: wait out a lease that may be held on it. */

@@ -12,9 +12,12 @@
  * served before any revocation, so the memory is the object's until
  * t0 + lease_us on any clock that runs at the owner's rate: bytes whose
  * flush returned by t0 + lease_us / 2 (on the reader's clock) were read
- * while it held, and need no generation read of their own. A lease is
- * renewed by a generation read that travels with the bytes of a get
- * (same epoch, no extra round trip) once half of it is gone.
+ * while it held, and need no generation read of their own (bytes read
+ * before t0 are good too: generations never return, so the object was
+ * live all along until then). A lease is renewed by a generation read that
+ * travels with the bytes of a get (same epoch, no extra round trip) when
+ * it nears its end or has run out; the word is raised already, so that
+ * read starts the next lease, which covers those very bytes too.
  *
  * Correctness never depends on the timing: a get whose flush returns late
  * falls back to the generation read after it. Objects read once never
@@ -101,18 +104,18 @@ pxs_mpi_lplan_t pxs__mpi_lease_plan(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint6
         e->state = L_MARKING;
         e->at = now;
         plan = PXS_MPI_LEASE_MARK;
-    } else if (e->state == L_LEASED && now < e->exp) {
+    } else if (e->state == L_LEASED) {
         *exp = e->exp;
-        /* Near its end: the next lease is read along with these bytes,
-         * once per lease (or again if that read never settled). */
-        if (e->exp - now < k->lease_ns / 8 && (!e->renewing || now - e->at > k->lease_ns / 2)) {
+        /* Near its end or run out: the next lease is read along with
+         * these bytes, once at a time (or again if that read never
+         * settled). */
+        if ((now >= e->exp || e->exp - now < k->lease_ns / 8) &&
+            (!e->renewing || now - e->at > k->lease_ns / 2)) {
             e->renewing = true;
             e->at = now;
             *renew = true;
         }
         plan = PXS_MPI_LEASE_HELD;
-    } else if (e->state == L_LEASED) {
-        plan = PXS_MPI_LEASE_AFTER; /* run out: the generation read after renews it */
     }
     pthread_mutex_unlock(&m->lease_lock);
     return plan;
@@ -131,6 +134,16 @@ void pxs__mpi_lease_grant(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0)
     e->state = L_LEASED;
     e->renewing = false;
     pthread_mutex_unlock(&m->lease_lock);
+}
+
+uint64_t pxs__mpi_lease_until(pxs_mpi_t *m, const pxs_mpi_lkey_t *k)
+{
+    if (!m->lcache || !k->lease_ns) return 0;
+    pthread_mutex_lock(&m->lease_lock);
+    pxs_mpi_lease_t *e = entry(m, k);
+    uint64_t exp = same(e, k) && e->state == L_LEASED ? e->exp : 0;
+    pthread_mutex_unlock(&m->lease_lock);
+    return exp;
 }
 
 void pxs__mpi_lease_drop(pxs_mpi_t *m, const pxs_mpi_lkey_t *k)
