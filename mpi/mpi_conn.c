@@ -310,6 +310,15 @@ static pxs_status_t blob_parse(pxs_conn_t *c, const pxs_pdesc_t *p, blob_t *b)
     if (pxs_group_peer(c->ctx, (int)w.rank, &peer) != PXS_OK || peer.owner_id != p->owner)
         return PXS_ERR_CORRUPT; /* the rank named is not the proxy's owner */
     if (st != PXS_OK) return st;
+    /* The tables a proxy names are the ones its owner attached: MPI
+     * checks no address of a dynamic window (osc/pt2pt's target writes
+     * wherever it is told), and the lease words are written to. */
+    const pxs_mpi_tables_t *t = m->peers ? &m->peers[w.rank] : NULL;
+    if (!t || t->tab != w.tab || t->slots != w.slots || t->ltab != w.ltab ||
+        t->lease_us != w.lease_us) {
+        pxs_debug("mpi proxy names tables rank %u did not attach", w.rank);
+        return PXS_ERR_CORRUPT;
+    }
     *b = (blob_t){.rank = (int)w.rank, .data = w.data, .tab = w.tab, .ltab = w.ltab,
                   .lease_ns = (uint64_t)w.lease_us * 1000, .sb = w.sb,
                   .attach = w.attach};

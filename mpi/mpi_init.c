@@ -323,7 +323,16 @@ pxs_status_t pxs_mpi_init(MPI_Comm comm, const pxs_mpi_params_t *params, pxs_mpi
     if ((st = pxs__mpi_conn_setup(m)) != PXS_OK) goto err_list;
     sp.connector = "mpi";
     sp.name = "pxs-mpi";
-    if ((st = pxs_store_open(m->ctx, &sp, &m->store)) != PXS_OK) goto err_conn;
+    st = pxs_store_open(m->ctx, &sp, &m->store);
+    /* Every rank's tables, as each attached them: a proxy naming others
+     * is refused before any MPI call uses its addresses. */
+    pxs_status_t xst = pxs__mpi_tables_exchange(m, st == PXS_OK);
+    if (st != PXS_OK) goto err_conn;
+    if ((st = xst) != PXS_OK) {
+        pxs_store_close(m->store);
+        m->store = NULL;
+        goto err_conn;
+    }
     if (!m->send_store) m->send_store = m->store;
     pxs__mpi_datatype_ref();
     *mpi_p = m;

@@ -74,13 +74,16 @@ struct pxs_mpi {
     uint64_t *gbuf;             /* generations read back by one progress */
     size_t gbuf_cap;
     pxs_conn_node_t node_rd;    /* same-node reads, without MPI (mpi_conn.c, node_get) */
-    /* Leases (mpi_lease.c): our lease words, attached; the reader's cache. */
+    _Atomic bool node_attach;   /* ... of user buffers too: attach permitted here */
+    /* Leases (mpi_lease.c): our lease words, attached; the reader's cache;
+     * every rank's tables as it said at init (a proxy must agree). */
     uint32_t lease_us;          /* 0: no leases */
-    uint64_t *ltab;             /* [slots] */
+    uint32_t nslots;
+    uint64_t *ltab;             /* [nslots] */
     bool ltab_attached;
     struct pxs_mpi_lease *lcache;
     pthread_mutex_t lease_lock; /* lcache */
-    _Atomic bool node_attach;   /* ... of user buffers too: attach permitted here */
+    struct pxs_mpi_tables *peers; /* [size] */
 
     MPI_Request fin_req;        /* finalize barrier in flight */
     bool leaving;
@@ -122,8 +125,15 @@ typedef enum {
     PXS_MPI_LEASE_MARK,  /* ... and raise the lease word with the bytes: lease from it */
     PXS_MPI_LEASE_HELD   /* leased: bytes back by the lease's end need nothing more */
 } pxs_mpi_lplan_t;
-/* Owner: the lease words, attached to the window (nothing with lease_us 0). */
+/* What every rank attached at init: a proxy's blob must name the same. */
+typedef struct pxs_mpi_tables {
+    uint64_t tab, ltab;         /* window addresses: generations, lease words (0: none) */
+    uint32_t slots, lease_us;   /* 0, 0: that rank has no "mpi" store */
+} pxs_mpi_tables_t;
+/* The lease words (with lease_us) and the reader's cache. */
 pxs_status_t pxs__mpi_lease_setup(pxs_mpi_t *m, uint32_t nslots);
+/* Collective: every rank's tables into m->peers (ok: ours are set up). */
+pxs_status_t pxs__mpi_tables_exchange(pxs_mpi_t *m, bool ok);
 void pxs__mpi_lease_free(pxs_mpi_t *m);
 /* Reader, at a get issued at now: what to do for k. *exp: the lease's end
  * (HELD; may be past). *renew: read the generation with the bytes too

@@ -49,6 +49,7 @@ pxs_status_t pxs__mpi_lease_setup(pxs_mpi_t *m, uint32_t nslots)
      * only with lease_us. */
     if (!(m->lcache = calloc(NLEASE, sizeof *m->lcache))) return PXS_ERR_NO_MEMORY;
     pthread_mutex_init(&m->lease_lock, NULL);
+    m->nslots = nslots;
     if (!m->lease_us) return PXS_OK;
     if (!(m->ltab = calloc(nslots ? nslots : 1, sizeof *m->ltab))) {
         pxs__mpi_lease_free(m);
@@ -63,8 +64,31 @@ pxs_status_t pxs__mpi_lease_setup(pxs_mpi_t *m, uint32_t nslots)
     return PXS_OK;
 }
 
+pxs_status_t pxs__mpi_tables_exchange(pxs_mpi_t *m, bool ok)
+{
+    pxs_mpi_tables_t mine = {0};
+    if (ok) {
+        MPI_Aint a = 0;
+        MPI_Get_address((void *)m->tab_attached, &a);
+        mine.tab = (uint64_t)a;
+        if (m->ltab) {
+            MPI_Get_address(m->ltab, &a);
+            mine.ltab = (uint64_t)a;
+            mine.lease_us = m->lease_us;
+        }
+        mine.slots = m->nslots;
+    }
+    /* (Like init's other allocations, a failure here leaves the others
+     * in the collective: init's own timeout does not cover them.) */
+    if (!(m->peers = calloc((size_t)m->size, sizeof *m->peers))) return PXS_ERR_NO_MEMORY;
+    int rc = MPI_Allgather(&mine, sizeof mine, MPI_BYTE, m->peers, sizeof mine, MPI_BYTE, m->comm);
+    return rc == MPI_SUCCESS ? PXS_OK : pxs__mpi_status(rc, "MPI_Allgather (tables)");
+}
+
 void pxs__mpi_lease_free(pxs_mpi_t *m)
 {
+    free(m->peers);
+    m->peers = NULL;
     if (m->ltab_attached) MPI_Win_detach(m->win, m->ltab);
     if (m->lcache) pthread_mutex_destroy(&m->lease_lock);
     m->ltab_attached = false;

@@ -58,6 +58,21 @@ static int same(const uint8_t *b, size_t n, unsigned seed)
     return 1;
 }
 
+uint32_t pxs__crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* A proxy's length (its header says), and its checksum made right again
+ * after a field was forged. */
+static uint32_t proxy_total(const pxs_proxy_t *p)
+{
+    return (uint32_t)p->bytes[12] | (uint32_t)p->bytes[13] << 8;
+}
+static void reseal(pxs_proxy_t *q)
+{
+    uint32_t total = proxy_total(q);
+    uint32_t crc = pxs__crc32c(0, q->bytes, total - 4);
+    for (int i = 0; i < 4; i++) q->bytes[total - 4 + i] = (uint8_t)(crc >> (8 * i));
+}
+
 /* Rank 0 owns objects of every kind; every other rank reads them. */
 static void cross_rank_resolve_evict_stale(pxs_mpi_t *m)
 {
@@ -122,8 +137,6 @@ static void cross_rank_resolve_evict_stale(pxs_mpi_t *m)
     free(out);
 }
 
-uint32_t pxs__crc32c(uint32_t crc, const void *buf, size_t len);
-
 /* A pxs_alloc object's proxy also names its segment, and a reader on the
  * owner's node reads it there, not through MPI: whole, in part, validated
  * (a forged offset is CORRUPT, a forged segment EVICTED), stale after
@@ -147,7 +160,7 @@ static void node_segments(pxs_mpi_t *m)
     MPI_Allreduce(&zero, &sum, 1, MPI_INT, MPI_SUM, node);
     here = sum == 1;
     MPI_Comm_free(&node);
-    uint32_t total = (uint32_t)p.bytes[12] | (uint32_t)p.bytes[13] << 8;
+    uint32_t total = proxy_total(&p);
     CHECK(total == BLOB_SB + 32 + 4, "the proxy names the segment (%u bytes)", total);
     for (int k = 0; k < 3; k++) { /* the third read goes by the route (src/wire.h) */
         memset(out, 0, LEN);
@@ -166,8 +179,7 @@ static void node_segments(pxs_mpi_t *m)
             size_t sb = BLOB_SB; /* the shm blob: pid, segment, start, node, offset */
             if (field == 0) q.bytes[sb + 24 + 5] ^= 0x01; /* offset + 1 TiB */
             else q.bytes[sb + 4] ^= 0x80;                 /* another segment id */
-            uint32_t crc = pxs__crc32c(0, q.bytes, total - 4);
-            for (int i = 0; i < 4; i++) q.bytes[total - 4 + i] = (uint8_t)(crc >> (8 * i));
+            reseal(&q);
             CHECK_ST(pxs_resolve(ctx, &q, out, LEN, NULL),
                      field == 0 ? PXS_ERR_CORRUPT : PXS_ERR_EVICTED);
         }
@@ -198,7 +210,7 @@ static void node_user_buffers(pxs_mpi_t *m)
         CHECK_ST(pxs_put(pxs_mpi_store(m), buf, LEN, &pp, &p), PXS_OK);
     }
     CHECK_ST(pxs_mpi_bcast_proxy(&p, 0, MPI_COMM_WORLD), PXS_OK);
-    uint32_t total = (uint32_t)p.bytes[12] | (uint32_t)p.bytes[13] << 8;
+    uint32_t total = proxy_total(&p);
     CHECK(total == BLOB_SB + 32 + 4, "the proxy names the buffer for the node (%u bytes)", total);
     CHECK_ST(pxs_resolve(ctx, &p, out, LEN, NULL), PXS_OK);
     CHECK(same(out, LEN, 50), "bytes");
@@ -210,8 +222,7 @@ static void node_user_buffers(pxs_mpi_t *m)
     pxs_handle_close(h);
     pxs_proxy_t q = p;
     q.bytes[BLOB_SB + 24] ^= 0x08; /* the shm blob's address, 8 bytes on */
-    uint32_t crc = pxs__crc32c(0, q.bytes, total - 4);
-    for (int i = 0; i < 4; i++) q.bytes[total - 4 + i] = (uint8_t)(crc >> (8 * i));
+    reseal(&q);
     CHECK_ST(pxs_resolve(ctx, &q, out, LEN, NULL), PXS_ERR_CORRUPT);
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) CHECK_ST(pxs_evict(pxs_mpi_store(m), &p), PXS_OK);
@@ -585,6 +596,18 @@ static void leases(void)
             CHECK_ST(pxs_resolve(ctx, &p, out, N, NULL), PXS_OK);
             CHECK(same(out, N, 51), "leased object, read %d", i);
         }
+        /* A lease part out of range, or a blob naming tables its owner did
+         * not attach (the lease words are written to; osc/pt2pt writes
+         * wherever it is told), is CORRUPT, and nothing is sent. */
+        for (int f = 0; f < 4; f++) {
+            pxs_proxy_t bad = p;
+            if (f == 0) memset(bad.bytes + BLOB + 40 + 8, 0, 4); /* lease_us 0 */
+            else if (f == 1) bad.bytes[BLOB + 40 + 12] = 1;      /* the zero word */
+            else if (f == 2) bad.bytes[BLOB + 40 + 5] ^= 0x10;   /* the words' address */
+            else bad.bytes[BLOB + 24 + 5] ^= 0x10;               /* the generations' */
+            reseal(&bad);
+            CHECK_ST(pxs_resolve(ctx, &bad, out, N, NULL), PXS_ERR_CORRUPT);
+        }
     }
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) {
@@ -626,8 +649,8 @@ static void leases(void)
     st = pxs_mpi_store(m);
     if (rank == 0) CHECK_ST(pxs_put(st, buf, N, &copy, &p), PXS_OK);
     CHECK_ST(pxs_mpi_bcast_proxy(&p, 0, MPI_COMM_WORLD), PXS_OK);
-    uint32_t total = (uint32_t)p.bytes[12] | (uint32_t)p.bytes[13] << 8;
-    CHECK(total == BLOB + 40 + 32 + 4, "a proxy without a lease part (%u bytes)", total);
+    CHECK(proxy_total(&p) == BLOB + 40 + 32 + 4, "a proxy without a lease part (%u bytes)",
+          proxy_total(&p));
     for (int i = 0; rank != 0 && i < 3; i++) CHECK_ST(pxs_resolve(ctx, &p, out, N, NULL), PXS_OK);
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) {
