@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include <pxs/pxs.h>
+#include "../common/forge.h"
 #include "../common/peer.h"
 #include "../common/refuse.h"
 
@@ -743,21 +744,6 @@ Test(conformance, an_owner_that_stops_serving_times_out_cleanly)
     cr_assert_eq(peer_crash(&mute), 0);
 }
 
-uint32_t pxs__crc32c(uint32_t crc, const void *buf, size_t len);
-
-/* A proxy's total length, and its trailing CRC made right again after a
- * field was forged (the forgery must pass the checksum to test more). */
-static uint32_t proxy_total(const pxs_proxy_t *q)
-{
-    return (uint32_t)q->bytes[12] | (uint32_t)q->bytes[13] << 8;
-}
-
-static void reseal(pxs_proxy_t *q)
-{
-    uint32_t total = proxy_total(q);
-    uint32_t crc = pxs__crc32c(0, q->bytes, total - 4);
-    for (int i = 0; i < 4; i++) q->bytes[total - 4 + i] = (uint8_t)(crc >> (8 * i));
-}
 
 /* A ucx proxy of a 64 KiB object that names another extent, sealed:
  * field 0 its data address 16 KiB away, field 1 the size 61440. */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <pxs/mpi.h>
+#include "../common/forge.h"
 #include "../common/refuse.h"
 
 static int rank, size, checks;
@@ -56,21 +57,6 @@ static int same(const uint8_t *b, size_t n, unsigned seed)
     for (size_t i = 0; i < n; i++)
         if (b[i] != (uint8_t)(i * 31 + seed)) return 0;
     return 1;
-}
-
-uint32_t pxs__crc32c(uint32_t crc, const void *buf, size_t len);
-
-/* A proxy's length (its header says), and its checksum made right again
- * after a field was forged. */
-static uint32_t proxy_total(const pxs_proxy_t *p)
-{
-    return (uint32_t)p->bytes[12] | (uint32_t)p->bytes[13] << 8;
-}
-static void reseal(pxs_proxy_t *q)
-{
-    uint32_t total = proxy_total(q);
-    uint32_t crc = pxs__crc32c(0, q->bytes, total - 4);
-    for (int i = 0; i < 4; i++) q->bytes[total - 4 + i] = (uint8_t)(crc >> (8 * i));
 }
 
 /* Rank 0 owns objects of every kind; every other rank reads them. */
