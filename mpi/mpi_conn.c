@@ -40,6 +40,18 @@ pxs_status_t pxs__mpi_conn_setup(pxs_mpi_t *m)
         return pxs__mpi_status(rc, "MPI_Win_create_dynamic");
     }
     MPI_Win_set_errhandler(m->win, MPI_ERRORS_RETURN);
+    /* Open MPI names a window after its component ("rdma window 3"). Only
+     * osc/rdma is known to refuse a get of an address no region covers
+     * (osc/ucx could not be tried here: it crashes in MPI_Win_free with
+     * UCX 1.13); any other component, and any other MPI, is taken as one
+     * that does not. */
+    char wname[MPI_MAX_OBJECT_NAME] = "";
+    int wlen = 0;
+    MPI_Win_get_name(m->win, wname, &wlen);
+    m->osc_checks = !strncmp(wname, "rdma window", 11);
+    pxs_debug("mpi: window \"%s\": %s", wname,
+              m->osc_checks ? "gets of detached memory fail at the origin"
+                            : "zero-copy objects are read under a lease only");
     pthread_mutex_init(&m->pend_lock, NULL);
     m->regions = calloc(m->max_attach ? m->max_attach : 1, sizeof *m->regions);
     if (!m->regions) goto err;
@@ -207,6 +219,13 @@ static pxs_status_t mc_mem_reg(pxs_conn_t *c, pxs_object_t *o)
     if (o->memtype != PXS_MEMTYPE_HOST) return PXS_ERR_UNSUPPORTED;
     if (!m->win_open) return PXS_ERR_UNREACHABLE;
     if (o->len == 0 || in_pool(m, o->addr, o->len)) return PXS_OK;
+    if (!m->osc_checks && !m->lease_us) {
+        /* lease_first: without a lease a reader racing the evict could
+         * make this rank's MPI copy from memory its caller freed. */
+        pxs_error("mpi connector: under this MPI one-sided component a zero-copy object needs "
+                  "leases (lease_us > 0, PXS_MPI_LEASE_US): use PXS_PUT_COPY");
+        return PXS_ERR_UNSUPPORTED;
+    }
     uintptr_t s = (uintptr_t)o->addr, e = s + o->len;
     for (uint32_t i = 0; i < m->nregions; i++) {
         pxs_mpi_region_t *r = &m->regions[i];
@@ -290,6 +309,7 @@ typedef struct {
     uint64_t ltab, lease_ns; /* the owner's lease words and lease; 0: none */
     const uint8_t *sb; /* PXS_MPI_BLOB_NODE: the shm blob, else NULL */
     bool attach;       /* sb names ordinary memory (read by attach) */
+    bool pooled;       /* the bytes lie in the owner's pool (attached for good) */
 } blob_t;
 
 /* p's blob (pxs__mpi_blob_decode), checked against our communicator. The
@@ -319,9 +339,18 @@ static pxs_status_t blob_parse(pxs_conn_t *c, const pxs_pdesc_t *p, blob_t *b)
         pxs_debug("mpi proxy names tables rank %u did not attach", w.rank);
         return PXS_ERR_CORRUPT;
     }
+    /* Bytes in the pool lie wholly inside it; no object spans its edge. */
+    uint64_t pend = t->pool + t->pool_size;
+    bool starts_in = w.data >= t->pool && w.data < pend;
+    bool pooled = starts_in && p->size <= pend - w.data;
+    if (t->pool_size && p->size && !pooled && (starts_in || (w.data < t->pool &&
+                                                             p->size > t->pool - w.data))) {
+        pxs_debug("mpi proxy's bytes cross the edge of rank %u's pool", w.rank);
+        return PXS_ERR_CORRUPT;
+    }
     *b = (blob_t){.rank = (int)w.rank, .data = w.data, .tab = w.tab, .ltab = w.ltab,
                   .lease_ns = (uint64_t)w.lease_us * 1000, .sb = w.sb,
-                  .attach = w.attach};
+                  .attach = w.attach, .pooled = pooled};
     return PXS_OK;
 }
 
@@ -435,6 +464,53 @@ static void lease_issue(pxs_mpi_t *m, const blob_t *b, mc_req_t *q)
     }
 }
 
+/* A flush of rank that failed: the owner is gone (or MPI gave up on it). */
+static pxs_status_t flush_one(pxs_mpi_t *m, int rank, const char *what)
+{
+    int rc = MPI_Win_flush(rank, m->win);
+    if (rc == MPI_SUCCESS) return PXS_OK;
+    pxs__mpi_status(rc, what);
+    return PXS_ERR_UNREACHABLE;
+}
+
+/* Under a component that serves a get at whatever address it names
+ * (osc/pt2pt), a get of a zero-copy object's memory, which its owner's
+ * caller may free once it is evicted, is issued only while the reader
+ * holds a lease: the owner then keeps that memory lease_us after the
+ * revocation, serving gets while it waits (pxs__mpi_lease_wait). A get
+ * issued before the lease's end (t0 + lease_us / 2) has lease_us / 2 to
+ * reach the owner. Taking one costs the first read of an object two round
+ * trips more: the lease word raised and flushed, then the generation read
+ * (as the bytes' epoch does it elsewhere, see mpi_lease.c); one that ran
+ * out costs the generation read. A revoked object is EVICTED before any
+ * byte is asked for. */
+static pxs_status_t lease_first(pxs_mpi_t *m, const blob_t *b, const pxs_pdesc_t *p)
+{
+    if (!b->lease_ns) return PXS_ERR_CORRUPT; /* such owners refuse zero-copy puts */
+    pxs_mpi_lkey_t k = {b->rank, p->slot, b->tab, p->gen, b->lease_ns};
+    uint64_t held = pxs__mpi_lease_until(m, &k);
+    if (pxs__now_ns() < held) return PXS_OK;
+    pxs_status_t st;
+    if (!held) { /* the word may be below this generation: raise it */
+        uint64_t mark = p->gen;
+        int rc = MPI_Accumulate(&mark, 1, MPI_UINT64_T, b->rank,
+                                (MPI_Aint)(b->ltab + (uint64_t)p->slot * 8), 1, MPI_UINT64_T,
+                                MPI_MAX, m->win);
+        if (rc != MPI_SUCCESS) {
+            pxs__mpi_status(rc, "MPI_Accumulate (lease)");
+            return PXS_ERR_UNREACHABLE;
+        }
+        if ((st = flush_one(m, b->rank, "MPI_Win_flush (lease)")) != PXS_OK) return st;
+    }
+    uint64_t t0 = pxs__now_ns();
+    if ((st = read_gen(m, b, p)) != PXS_OK) {
+        pxs__mpi_lease_drop(m, &k);
+        return st;
+    }
+    pxs__mpi_lease_grant(m, &k, t0);
+    return PXS_OK;
+}
+
 static pxs_status_t mc_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_request_t *req)
 {
     pxs_mpi_t *m = c->priv;
@@ -442,6 +518,8 @@ static pxs_status_t mc_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_r
     blob_t b;
     pxs_status_t st = blob_parse(c, p, &b);
     if (st != PXS_OK) return st;
+    if (!m->osc_checks && !b.pooled && p->size && (st = lease_first(m, &b, p)) != PXS_OK)
+        return st;
     for (uint64_t off = 0; off < p->size; off += CHUNK) {
         int n = (int)(p->size - off < CHUNK ? p->size - off : CHUNK);
         int rc = MPI_Get((uint8_t *)dst + off, n, MPI_BYTE, b.rank, (MPI_Aint)(b.data + off), n,

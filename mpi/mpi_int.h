@@ -65,6 +65,13 @@ struct pxs_mpi {
     uint8_t *pool;              /* attached once; copying puts land here */
     pxs_mpi_blk_t *pool_free;
     const void *tab_attached;   /* generation table, attached once */
+    /* The window's one-sided component finds the attached region of every
+     * address it is asked for (Open MPI's osc/rdma), so a get of memory
+     * detached and freed fails at the origin. Others (osc/pt2pt: the
+     * target's progress copies from the address it is given) read a
+     * zero-copy object's memory only under a lease (mpi_conn.c,
+     * lease_first). */
+    bool osc_checks;
     /* Gets whose bytes are issued and not yet validated (mpi_conn.c):
      * progress flushes them together. pend_lock guards the list only
      * (get appends outside the context's lock; progress and cancel run
@@ -128,6 +135,7 @@ typedef enum {
 /* What every rank attached at init: a proxy's blob must name the same. */
 typedef struct pxs_mpi_tables {
     uint64_t tab, ltab;         /* window addresses: generations, lease words (0: none) */
+    uint64_t pool, pool_size;   /* ... the pool of copying puts (attached for good) */
     uint32_t slots, lease_us;   /* 0, 0: that rank has no "mpi" store */
 } pxs_mpi_tables_t;
 /* The lease words (with lease_us) and the reader's cache. */

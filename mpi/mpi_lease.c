@@ -76,6 +76,11 @@ pxs_status_t pxs__mpi_tables_exchange(pxs_mpi_t *m, bool ok)
             mine.ltab = (uint64_t)a;
             mine.lease_us = m->lease_us;
         }
+        if (m->pool) {
+            MPI_Get_address(m->pool, &a);
+            mine.pool = (uint64_t)a;
+            mine.pool_size = m->pool_size;
+        }
         mine.slots = m->nslots;
     }
     /* (Like init's other allocations, a failure here leaves the others
@@ -192,6 +197,18 @@ void pxs__mpi_lease_wait(pxs_mpi_t *m, const pxs_object_t *o)
     uint64_t until = pxs__now_ns() + (uint64_t)m->lease_us * 1000;
     pxs_debug("mpi: slot %u was leased: its memory stays %u us after the evict", o->slot,
               m->lease_us);
+    if (!m->osc_checks && m->epoch) {
+        /* A component whose target serves gets (osc/pt2pt) serves them
+         * only inside MPI: the gets that leaseholders send meanwhile are
+         * served now, while the memory is still the object's. */
+        unsigned polls = 0;
+        while (pxs__now_ns() < until) {
+            int flag = 0;
+            MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, m->comm, &flag, MPI_STATUS_IGNORE);
+            pxs__mpi_backoff(&polls);
+        }
+        return;
+    }
     for (uint64_t now; (now = pxs__now_ns()) < until;) {
         uint64_t left = until - now;
         struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};

@@ -94,7 +94,14 @@ typedef struct {
      *  memory may be reused. Objects read once, or only by ranks on this
      *  node, never make an evict wait. Default 1000; env PXS_MPI_LEASE_US.
      *  It applies to the objects this rank owns (their proxies carry it);
-     *  every rank takes the leases that other owners grant. */
+     *  every rank takes the leases that other owners grant. Under a
+     *  one-sided component other than Open MPI's osc/rdma (osc/pt2pt,
+     *  which serves a get at any address it is sent), a zero-copy object
+     *  is read through MPI_Get only under a lease, from its first read
+     *  (three round trips then), so that a reader racing the evict cannot
+     *  make the owner copy from memory its caller freed; every such object
+     *  read through MPI makes its evict wait, and with lease_us 0 zero-copy
+     *  puts are refused there (PXS_ERR_UNSUPPORTED: use PXS_PUT_COPY). */
     uint32_t lease_us;
 } pxs_mpi_params_t;
 

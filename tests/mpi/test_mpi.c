@@ -12,10 +12,12 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -553,6 +555,19 @@ static void late_acknowledgement(void)
  * must give the old bytes: the evict waits out the lease (it takes at
  * least lease_us), and then the old proxy is EVICTED. An object read once
  * is not leased: its evict does not wait; nor does any with lease_us 0. */
+/* Is the job's one-sided component Open MPI's osc/rdma, as the connector
+ * tells it (by the name Open MPI gives a window)? Collective. */
+static bool osc_checks(void)
+{
+    MPI_Win w;
+    char name[MPI_MAX_OBJECT_NAME] = "";
+    int len = 0;
+    MPI_Win_create_dynamic(MPI_INFO_NULL, MPI_COMM_WORLD, &w);
+    MPI_Win_get_name(w, name, &len);
+    MPI_Win_free(&w);
+    return !strncmp(name, "rdma window", 11);
+}
+
 static void leases(void)
 {
     enum { N = 8192, LEASE_US = 200000 };
@@ -585,12 +600,19 @@ static void leases(void)
         /* A lease part out of range, or a blob naming tables its owner did
          * not attach (the lease words are written to; osc/pt2pt writes
          * wherever it is told), is CORRUPT, and nothing is sent. */
-        for (int f = 0; f < 4; f++) {
+        for (int f = 0; f < 5; f++) {
             pxs_proxy_t bad = p;
             if (f == 0) memset(bad.bytes + BLOB + 40 + 8, 0, 4); /* lease_us 0 */
             else if (f == 1) bad.bytes[BLOB + 40 + 12] = 1;      /* the zero word */
             else if (f == 2) bad.bytes[BLOB + 40 + 5] ^= 0x10;   /* the words' address */
-            else bad.bytes[BLOB + 24 + 5] ^= 0x10;               /* the generations' */
+            else if (f == 3) bad.bytes[BLOB + 24 + 5] ^= 0x10;   /* the generations' */
+            else {
+                /* Bytes across the edge of the pool (p has its first block). */
+                uint64_t data;
+                memcpy(&data, bad.bytes + BLOB + 16, 8);
+                data -= 8;
+                memcpy(bad.bytes + BLOB + 16, &data, 8);
+            }
             reseal(&bad);
             CHECK_ST(pxs_resolve(ctx, &bad, out, N, NULL), PXS_ERR_CORRUPT);
         }
@@ -633,7 +655,15 @@ static void leases(void)
     m = init_env("PXS_MPI_NODE_MAP", "0", &mp);
     ctx = pxs_mpi_context(m);
     st = pxs_mpi_store(m);
-    if (rank == 0) CHECK_ST(pxs_put(st, buf, N, &copy, &p), PXS_OK);
+    /* Zero-copy puts only where the component refuses a get of detached
+     * memory (mpi_conn.c, lease_first). */
+    pxs_status_t want = osc_checks() ? PXS_OK : PXS_ERR_UNSUPPORTED;
+    if (rank == 0) {
+        pxs_proxy_t z;
+        CHECK_ST(pxs_put(st, buf, N, NULL, &z), want);
+        if (want == PXS_OK) CHECK_ST(pxs_evict(st, &z), PXS_OK);
+        CHECK_ST(pxs_put(st, buf, N, &copy, &p), PXS_OK);
+    }
     CHECK_ST(pxs_mpi_bcast_proxy(&p, 0, MPI_COMM_WORLD), PXS_OK);
     CHECK(proxy_total(&p) == BLOB + 40 + 32 + 4, "a proxy without a lease part (%u bytes)",
           proxy_total(&p));
@@ -644,6 +674,45 @@ static void leases(void)
         CHECK_ST(pxs_evict(st, &p), PXS_OK);
         CHECK(MPI_Wtime() - t < LEASE_US / 2 * 1e-6, "an evict waited with leases off");
     }
+    CHECK_ST(pxs_mpi_finalize(m, 30000), PXS_OK);
+}
+
+/* An evicted zero-copy object whose memory is gone (unmapped): its stale
+ * proxy is EVICTED through MPI_Get too, and the owner lives on. The
+ * region is detached at evict, so no component may be asked for its
+ * bytes: osc/pt2pt's target copies from whatever address it is given. */
+static void evicted_and_unmapped(void)
+{
+    enum { N = 1 << 20 };
+    pxs_mpi_t *m = init_env("PXS_MPI_NODE_MAP", "0", NULL);
+    pxs_context_t *ctx = pxs_mpi_context(m);
+    pxs_store_t *st = pxs_mpi_store(m);
+    uint8_t *out = malloc(N);
+    uint8_t *buf = NULL;
+    pxs_proxy_t p;
+    if (rank == 0) {
+        buf = mmap(NULL, N, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        CHECK(buf != MAP_FAILED, "mmap");
+        fill(buf, N, 61);
+        CHECK_ST(pxs_put(st, buf, N, NULL, &p), PXS_OK);
+    }
+    CHECK_ST(pxs_mpi_bcast_proxy(&p, 0, MPI_COMM_WORLD), PXS_OK);
+    for (int i = 0; rank != 0 && i < 3; i++) {
+        CHECK_ST(pxs_resolve(ctx, &p, out, N, NULL), PXS_OK);
+        CHECK(same(out, N, 61), "read %d", i);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        CHECK_ST(pxs_evict(st, &p), PXS_OK);
+        CHECK(munmap(buf, N) == 0, "munmap");
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank != 0) {
+        CHECK_ST(pxs_resolve(ctx, &p, out, N, NULL), PXS_ERR_EVICTED);
+        CHECK_ST(pxs_exists(ctx, &p), PXS_ERR_EVICTED);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    free(out);
     CHECK_ST(pxs_mpi_finalize(m, 30000), PXS_OK);
 }
 
@@ -977,6 +1046,7 @@ int main(int argc, char **argv)
     receive_timeouts(m);
     if (!refused) late_acknowledgement();
     leases();
+    evicted_and_unmapped();
     if (provided == MPI_THREAD_MULTIPLE) threads();
     early_leaver(m);
     if (rank == 0)
