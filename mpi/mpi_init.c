@@ -372,11 +372,15 @@ pxs_status_t pxs_mpi_finalize(pxs_mpi_t *m, int timeout_ms)
     }
     /* Phase 2: once every rank left, nobody reads our windows any more. */
     pxs_status_t st = pxs__mpi_wait(m, &m->fin_req, NULL, pxs__mpi_deadline(timeout_ms));
-    if (st == PXS_ERR_TIMEOUT) {
-        pxs_error("pxs_mpi_finalize: not every rank finalized within %d ms", timeout_ms);
+    if (st != PXS_OK) {
+        /* The caller may reuse the memory of our evicted objects now:
+         * leases on them run out first. Once every rank has left, none
+         * reads it again (the windows go collectively), so no wait. */
+        pxs__mpi_lease_wait_until(m, m->lease_end);
+        if (st == PXS_ERR_TIMEOUT)
+            pxs_error("pxs_mpi_finalize: not every rank finalized within %d ms", timeout_ms);
         return st;
     }
-    if (st != PXS_OK) return st;
     unlink_mpi(m);
     pxs__mpi_conn_free(m);
     pxs__mpi_dir_free(m);

@@ -91,6 +91,7 @@ struct pxs_mpi {
     struct pxs_mpi_lease *lcache;
     pthread_mutex_t lease_lock; /* lcache */
     struct pxs_mpi_tables *peers; /* [size] */
+    uint64_t lease_end;         /* leaving: the last lease of an object evicted */
 
     MPI_Request fin_req;        /* finalize barrier in flight */
     bool leaving;
@@ -155,8 +156,14 @@ void pxs__mpi_lease_grant(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0);
 uint64_t pxs__mpi_lease_until(pxs_mpi_t *m, const pxs_mpi_lkey_t *k);
 /* Reader: k is gone (another generation read). */
 void pxs__mpi_lease_drop(pxs_mpi_t *m, const pxs_mpi_lkey_t *k);
-/* Owner, after revoking o: wait out a lease that may be held on it. */
+/* Owner, after revoking o: wait out a lease that may be held on it. While
+ * leaving (pxs_mpi_finalize) only note its end in m->lease_end: the
+ * windows go after every rank left, and finalize waits it out itself if
+ * it returns before that (pxs__mpi_lease_wait_until). */
 void pxs__mpi_lease_wait(pxs_mpi_t *m, const pxs_object_t *o);
+/* Wait until the core's clock passes until, serving other ranks' gets
+ * meanwhile where the component needs the target for them. */
+void pxs__mpi_lease_wait_until(pxs_mpi_t *m, uint64_t until);
 
 void pxs__mpi_datatype_ref(void);
 void pxs__mpi_datatype_unref(void);

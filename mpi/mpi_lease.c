@@ -197,6 +197,15 @@ void pxs__mpi_lease_wait(pxs_mpi_t *m, const pxs_object_t *o)
     uint64_t until = pxs__now_ns() + (uint64_t)m->lease_us * 1000;
     pxs_debug("mpi: slot %u was leased: its memory stays %u us after the evict", o->slot,
               m->lease_us);
+    if (m->leaving) {
+        if (until > m->lease_end) m->lease_end = until;
+        return;
+    }
+    pxs__mpi_lease_wait_until(m, until);
+}
+
+void pxs__mpi_lease_wait_until(pxs_mpi_t *m, uint64_t until)
+{
     if (!m->osc_checks && m->epoch) {
         /* A component whose target serves gets (osc/pt2pt) serves them
          * only inside MPI: the gets that leaseholders send meanwhile are

@@ -122,14 +122,15 @@ pxs_status_t pxs_mpi_init(MPI_Comm comm, const pxs_mpi_params_t *params, pxs_mpi
 
 /**
  * Leave (collective over the communicator). First, with no wait on anyone
- * (but the leases of the "mpi" connector: lease_us per object that another
- * rank has leased), every object this rank owns is evicted and its
+ * (leases of the "mpi" connector included: the windows go only once every
+ * rank has left), every object this rank owns is evicted and its
  * directory share is closed: from then on other ranks get PXS_ERR_EVICTED for its proxies and
  * PXS_ERR_UNREACHABLE for names homed on it. Then it waits, up to
  * timeout_ms, for every rank to arrive, and frees the windows, the context
  * and mpi.
  * @return PXS_OK; PXS_ERR_TIMEOUT (some rank never called it: nothing is
- *         freed, objects stay evicted, call again).
+ *         freed, objects stay evicted, call again; it returns only after
+ *         the leases on them ran out, so their memory may be reused).
  */
 pxs_status_t pxs_mpi_finalize(pxs_mpi_t *mpi, int timeout_ms);
 
