@@ -161,6 +161,10 @@ void pxs__mpi_lease_drop(pxs_mpi_t *m, const pxs_mpi_lkey_t *k);
  * windows go after every rank left, and finalize waits it out itself if
  * it returns before that (pxs__mpi_lease_wait_until). */
 void pxs__mpi_lease_wait(pxs_mpi_t *m, const pxs_object_t *o);
+/* Set by pxs_mpi_send (this thread only) around the evict of a proxy its
+ * receiver acknowledged: nobody else ever had that proxy, and its
+ * receiver's gets are complete, so no lease on it is waited out. */
+extern _Thread_local bool pxs__mpi_evict_acked;
 /* Wait until the core's clock passes until, serving other ranks' gets
  * meanwhile where the component needs the target for them. */
 void pxs__mpi_lease_wait_until(pxs_mpi_t *m, uint64_t until);

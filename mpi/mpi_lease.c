@@ -184,9 +184,11 @@ void pxs__mpi_lease_drop(pxs_mpi_t *m, const pxs_mpi_lkey_t *k)
     pthread_mutex_unlock(&m->lease_lock);
 }
 
+_Thread_local bool pxs__mpi_evict_acked;
+
 void pxs__mpi_lease_wait(pxs_mpi_t *m, const pxs_object_t *o)
 {
-    if (!m->ltab || !o->gen) return;
+    if (!m->ltab || !o->gen || pxs__mpi_evict_acked) return;
     /* The revocation (a store to the generation table) comes before this
      * load of the lease word, as a reader's mark comes before its read of
      * the generation: one of the two sees the other. */

@@ -269,11 +269,13 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, i
         rc = MPI_Send(msg, (int)(PXS_MPI_MSG_HDR + body), MPI_BYTE, dest, tag, m->comm);
     }
     st = pxs__mpi_status(rc, "pxs_mpi_send");
+    bool acked = false;
     if (!by_value) {
         /* Serve the receiver's get (the connector may need our progress)
          * until it says it is done with our buffer. */
         if (st == PXS_OK && rq != MPI_REQUEST_NULL) {
             st = await_ack(m, &rq, ack, id, dest, tag, deadline);
+            acked = st == PXS_OK;
             if (st == PXS_OK && ack[0] == PXS_ERR_UNREACHABLE) {
                 if (!atomic_exchange(&m->value_only[dest], 1))
                     pxs_warn("pxs_mpi_send: rank %d cannot read this rank's proxies over "
@@ -295,7 +297,9 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, i
             MPI_Wait(&rq, MPI_STATUS_IGNORE);
         }
         pthread_mutex_unlock(lock);
+        pxs__mpi_evict_acked = acked;
         pxs_evict(store, p);
+        pxs__mpi_evict_acked = false;
         free(p);
     }
     return st;

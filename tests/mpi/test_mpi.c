@@ -411,6 +411,26 @@ static void send_by_size(pxs_mpi_t *m, size_t eager, uint8_t *buf, uint8_t *out)
     }
 }
 
+/* A pxs_mpi_t whose context times out after ms (PXS_TIMEOUT_MS wins over
+ * the params, so that is what is set, for pxs_mpi_init only). */
+static pxs_mpi_t *init_env(const char *name, const char *value, const pxs_mpi_params_t *mp)
+{
+    const char *env = getenv(name);
+    char *saved = env ? strdup(env) : NULL;
+    setenv(name, value, 1);
+    pxs_mpi_t *m = NULL;
+    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, mp, &m), PXS_OK);
+    if (saved) setenv(name, saved, 1);
+    else unsetenv(name);
+    free(saved);
+    return m;
+}
+
+static pxs_mpi_t *init_timeout(const char *ms, const pxs_mpi_params_t *mp)
+{
+    return init_env("PXS_TIMEOUT_MS", ms, mp);
+}
+
 /* Too small a buffer: a clear status, and the sender is released. */
 static void short_buffers(pxs_mpi_t *m, uint8_t *buf, uint8_t *out)
 {
@@ -451,6 +471,28 @@ static void messages(pxs_mpi_t *m)
     pxs_mpi_t *net;
     CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, &mp, &net), PXS_OK);
     send_by_size(net, 32768, buf, out);
+    CHECK_ST(pxs_mpi_finalize(net, 30000), PXS_OK);
+    /* By proxy through the "mpi" connector and MPI_Get, leases of 200 ms:
+     * a send's evict waits none out once its receiver acknowledged (under
+     * osc/pt2pt every zero-copy object read through MPI is leased). */
+    enum { SENDS = 4, LEASE_MS = 200 };
+    pxs_mpi_params_t lp = {.field_mask = PXS_MPI_PARAM_CONNECTOR | PXS_MPI_PARAM_EAGER_MAX |
+                                         PXS_MPI_PARAM_LEASE_US,
+                           .eager_max = 0, .connector = "mpi", .lease_us = LEASE_MS * 1000};
+    net = init_env("PXS_MPI_NODE_MAP", "0", &lp);
+    double t = MPI_Wtime();
+    for (int k = 0; k < SENDS; k++) {
+        size_t got = 0;
+        if (rank == 0) {
+            fill(buf, 65536, 70 + k);
+            for (int r = 1; r < size; r++) CHECK_ST(pxs_mpi_send(net, buf, 65536, r, 7), PXS_OK);
+        } else {
+            CHECK_ST(pxs_mpi_recv(net, out, 65536, &got, 0, 7, MPI_STATUS_IGNORE), PXS_OK);
+            CHECK(got == 65536 && same(out, got, 70 + k), "send %d through the mpi connector", k);
+        }
+    }
+    t = MPI_Wtime() - t;
+    CHECK(rank != 0 || t < SENDS / 2 * LEASE_MS * 1e-3, "%d sends by proxy took %.3f s", SENDS, t);
     CHECK_ST(pxs_mpi_finalize(net, 30000), PXS_OK);
     /* Foreign messages on its tag: refused, short (taken on the stack) and
      * long (taken straight into the buffer); and pxs_mpi_send's header of a
@@ -494,26 +536,6 @@ static void messages(pxs_mpi_t *m)
     free(all);
     free(buf);
     free(out);
-}
-
-/* A pxs_mpi_t whose context times out after ms (PXS_TIMEOUT_MS wins over
- * the params, so that is what is set, for pxs_mpi_init only). */
-static pxs_mpi_t *init_env(const char *name, const char *value, const pxs_mpi_params_t *mp)
-{
-    const char *env = getenv(name);
-    char *saved = env ? strdup(env) : NULL;
-    setenv(name, value, 1);
-    pxs_mpi_t *m = NULL;
-    CHECK_ST(pxs_mpi_init(MPI_COMM_WORLD, mp, &m), PXS_OK);
-    if (saved) setenv(name, saved, 1);
-    else unsetenv(name);
-    free(saved);
-    return m;
-}
-
-static pxs_mpi_t *init_timeout(const char *ms, const pxs_mpi_params_t *mp)
-{
-    return init_env("PXS_TIMEOUT_MS", ms, mp);
 }
 
 /* A proxy send that timed out, then another to the same rank and tag: the
