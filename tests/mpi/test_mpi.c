@@ -431,6 +431,19 @@ static pxs_mpi_t *init_timeout(const char *ms, const pxs_mpi_params_t *mp)
     return init_env("PXS_TIMEOUT_MS", ms, mp);
 }
 
+/* Is the job's one-sided component Open MPI's osc/rdma, as the connector
+ * tells it (by the name Open MPI gives a window)? Collective. */
+static bool osc_checks(void)
+{
+    MPI_Win w;
+    char name[MPI_MAX_OBJECT_NAME] = "";
+    int len = 0;
+    MPI_Win_create_dynamic(MPI_INFO_NULL, MPI_COMM_WORLD, &w);
+    MPI_Win_get_name(w, name, &len);
+    MPI_Win_free(&w);
+    return !strncmp(name, "rdma window", 11);
+}
+
 /* Too small a buffer: a clear status, and the sender is released. */
 static void short_buffers(pxs_mpi_t *m, uint8_t *buf, uint8_t *out)
 {
@@ -493,6 +506,25 @@ static void messages(pxs_mpi_t *m)
     }
     t = MPI_Wtime() - t;
     CHECK(rank != 0 || t < SENDS / 2 * LEASE_MS * 1e-3, "%d sends by proxy took %.3f s", SENDS, t);
+    CHECK_ST(pxs_mpi_finalize(net, 30000), PXS_OK);
+    /* Leases off: where the "mpi" connector refuses zero-copy objects
+     * (osc/pt2pt), the bytes go by value. */
+    bool addr_checked = osc_checks();
+    lp.lease_us = 0;
+    net = init_env("PXS_MPI_NODE_MAP", "0", &lp);
+    if (rank == 0) {
+        fill(buf, 65536, 80);
+        for (int r = 1; r < size; r++) CHECK_ST(pxs_mpi_send(net, buf, 65536, r, 7), PXS_OK);
+    } else {
+        MPI_Status s;
+        int wire = 0;
+        size_t got = 0;
+        MPI_Probe(0, 7, pxs_mpi_comm(net), &s);
+        MPI_Get_count(&s, MPI_BYTE, &wire);
+        CHECK((wire > 65536) == !addr_checked, "leases off: %d bytes on the wire", wire);
+        CHECK_ST(pxs_mpi_recv(net, out, 65536, &got, 0, 7, MPI_STATUS_IGNORE), PXS_OK);
+        CHECK(got == 65536 && same(out, got, 80), "leases off: bytes");
+    }
     CHECK_ST(pxs_mpi_finalize(net, 30000), PXS_OK);
     /* Foreign messages on its tag: refused, short (taken on the stack) and
      * long (taken straight into the buffer); and pxs_mpi_send's header of a
@@ -577,19 +609,6 @@ static void late_acknowledgement(void)
  * must give the old bytes: the evict waits out the lease (it takes at
  * least lease_us), and then the old proxy is EVICTED. An object read once
  * is not leased: its evict does not wait; nor does any with lease_us 0. */
-/* Is the job's one-sided component Open MPI's osc/rdma, as the connector
- * tells it (by the name Open MPI gives a window)? Collective. */
-static bool osc_checks(void)
-{
-    MPI_Win w;
-    char name[MPI_MAX_OBJECT_NAME] = "";
-    int len = 0;
-    MPI_Win_create_dynamic(MPI_INFO_NULL, MPI_COMM_WORLD, &w);
-    MPI_Win_get_name(w, name, &len);
-    MPI_Win_free(&w);
-    return !strncmp(name, "rdma window", 11);
-}
-
 static void leases(void)
 {
     enum { N = 8192, LEASE_US = 200000 };
