@@ -480,10 +480,11 @@ static pxs_status_t flush_one(pxs_mpi_t *m, int rank, const char *what)
  * revocation, serving gets while it waits (pxs__mpi_lease_wait). A get
  * issued before the lease's end (t0 + lease_us / 2) has lease_us / 2 to
  * reach the owner. Taking one costs the first read of an object two round
- * trips more: the lease word raised and flushed, then the generation read
- * (as the bytes' epoch does it elsewhere, see mpi_lease.c); one that ran
- * out costs the generation read. A revoked object is EVICTED before any
- * byte is asked for. */
+ * trips before its bytes (the lease word raised and flushed, then the
+ * generation read, as the bytes' epoch does it elsewhere, see
+ * mpi_lease.c) and saves the generation read after them: three in all
+ * instead of two. One that ran out costs the generation read. A revoked
+ * object is EVICTED before any byte is asked for. */
 static pxs_status_t lease_first(pxs_mpi_t *m, const blob_t *b, const pxs_pdesc_t *p)
 {
     if (!b->lease_ns) return PXS_ERR_CORRUPT; /* such owners refuse zero-copy puts */

@@ -215,9 +215,9 @@ pxs_status_t pxs_mpi_send(pxs_mpi_t *m, const void *buf, size_t len, int dest, i
     bool near = m->near && dest >= 0 && dest < m->size && m->near[dest];
     pxs_store_t *store = near ? m->node_store : m->send_store;
     /* By value whatever one message carries, unless told otherwise: faster
-     * than by proxy at every size measured (perf/RESULTS.md). */
-    /* Under a component that checks no address, the "mpi" connector takes
-     * zero-copy objects only with leases (mpi_conn.c, lease_first). */
+     * than by proxy at every size measured (perf/RESULTS.md). And by value
+     * where the "mpi" connector takes no zero-copy object: a component
+     * that checks no address, leases off (mpi_conn.c, lease_first). */
     bool no_proxy = store == m->store && !m->osc_checks && !m->lease_us;
     bool by_value = len <= (size_t)INT_MAX - PXS_MPI_MSG_HDR &&
                     (len <= m->eager_max || no_proxy ||

@@ -431,6 +431,19 @@ static pxs_mpi_t *init_timeout(const char *ms, const pxs_mpi_params_t *mp)
     return init_env("PXS_TIMEOUT_MS", ms, mp);
 }
 
+/* Forge an "mpi" proxy's bytes delta further on: the blob's data address
+ * and its node part's (at sb), which must agree (reseal after). */
+static void move_data(pxs_proxy_t *q, size_t sb, int64_t delta)
+{
+    size_t at[2] = {BLOB + 16, sb + 24};
+    for (int i = 0; i < 2; i++) {
+        uint64_t a;
+        memcpy(&a, q->bytes + at[i], 8);
+        a += (uint64_t)delta;
+        memcpy(q->bytes + at[i], &a, 8);
+    }
+}
+
 /* Is the job's one-sided component Open MPI's osc/rdma, as the connector
  * tells it (by the name Open MPI gives a window)? Collective. */
 static bool osc_checks(void)
@@ -647,13 +660,7 @@ static void leases(void)
             else if (f == 1) bad.bytes[BLOB + 40 + 12] = 1;      /* the zero word */
             else if (f == 2) bad.bytes[BLOB + 40 + 5] ^= 0x10;   /* the words' address */
             else if (f == 3) bad.bytes[BLOB + 24 + 5] ^= 0x10;   /* the generations' */
-            else {
-                /* Bytes across the edge of the pool (p has its first block). */
-                uint64_t data;
-                memcpy(&data, bad.bytes + BLOB + 16, 8);
-                data -= 8;
-                memcpy(bad.bytes + BLOB + 16, &data, 8);
-            }
+            else move_data(&bad, BLOB_SB, -8); /* across the pool's edge (p has its first block) */
             reseal(&bad);
             CHECK_ST(pxs_resolve(ctx, &bad, out, N, NULL), PXS_ERR_CORRUPT);
         }
@@ -723,6 +730,14 @@ static void leases(void)
     CHECK(proxy_total(&p) == BLOB + 40 + 32 + 4, "a proxy without a lease part (%u bytes)",
           proxy_total(&p));
     for (int i = 0; rank != 0 && i < 3; i++) CHECK_ST(pxs_resolve(ctx, &p, out, N, NULL), PXS_OK);
+    if (rank != 0 && want != PXS_OK) {
+        /* Bytes outside the pool of an owner that grants no lease: only
+         * a forgery names them where zero-copy puts are refused. */
+        pxs_proxy_t bad = p;
+        move_data(&bad, BLOB + 40, -(1 << 20));
+        reseal(&bad);
+        CHECK_ST(pxs_resolve(ctx, &bad, out, N, NULL), PXS_ERR_CORRUPT);
+    }
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) {
         double t = MPI_Wtime();
