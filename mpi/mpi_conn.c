@@ -213,6 +213,19 @@ static bool in_pool(const pxs_mpi_t *m, const void *addr, size_t len)
 
 /* --- exposing memory ------------------------------------------------------- */
 
+/* Where m->ext exists (a component that checks no address): what o's
+ * proxy may name, written before the proxy exists (the core publishes
+ * the generation after mem_reg and pack), rewritten only by the next
+ * object of the slot, after this one's revocation. */
+static void note_extent(pxs_mpi_t *m, const pxs_object_t *o)
+{
+    if (!m->ext) return;
+    MPI_Aint a = 0;
+    MPI_Get_address(o->addr, &a);
+    m->ext[2 * (size_t)o->slot] = (uint64_t)a;
+    m->ext[2 * (size_t)o->slot + 1] = o->len;
+}
+
 static pxs_status_t mc_mem_reg(pxs_conn_t *c, pxs_object_t *o)
 {
     pxs_mpi_t *m = c->priv;
@@ -231,6 +244,7 @@ static pxs_status_t mc_mem_reg(pxs_conn_t *c, pxs_object_t *o)
         pxs_mpi_region_t *r = &m->regions[i];
         if (s >= r->start && e <= r->end) {
             r->refs++;
+            note_extent(m, o);
             return PXS_OK;
         }
         if (s < r->end && e > r->start) {
@@ -248,6 +262,7 @@ static pxs_status_t mc_mem_reg(pxs_conn_t *c, pxs_object_t *o)
     int rc = MPI_Win_attach(m->win, o->addr, (MPI_Aint)o->len);
     if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "MPI_Win_attach");
     m->regions[m->nregions++] = (pxs_mpi_region_t){s, e, 1};
+    note_extent(m, o);
     pxs_debug("mpi: attached [%p, +%zu)", o->addr, o->len);
     return PXS_OK;
 }
@@ -476,20 +491,25 @@ static pxs_status_t flush_one(pxs_mpi_t *m, int rank, const char *what)
 /* Under a component that serves a get at whatever address it names
  * (osc/pt2pt), a get of a zero-copy object's memory, which its owner's
  * caller may free once it is evicted, is issued only while the reader
- * holds a lease: the owner then keeps that memory lease_us after the
+ * holds a lease on exactly the bytes the owner's extents give that
+ * object: the owner then keeps that memory lease_us after the
  * revocation, serving gets while it waits (pxs__mpi_lease_wait). A get
  * issued before the lease's end (t0 + lease_us / 2) has lease_us / 2 to
  * reach the owner. Taking one costs the first read of an object two round
  * trips before its bytes (the lease word raised and flushed, then the
- * generation read, as the bytes' epoch does it elsewhere, see
- * mpi_lease.c) and saves the generation read after them: three in all
- * instead of two. One that ran out costs the generation read. A revoked
- * object is EVICTED before any byte is asked for. */
+ * generation and the extent read, as the bytes' epoch does it elsewhere,
+ * see mpi_lease.c) and saves the generation read after them: three in
+ * all instead of two. One that ran out costs the generation read. A
+ * revoked object is EVICTED, and a proxy naming other bytes than its
+ * object's (a forgery with a valid CRC) CORRUPT, before any byte is asked
+ * for. */
 static pxs_status_t lease_first(pxs_mpi_t *m, const blob_t *b, const pxs_pdesc_t *p)
 {
-    if (!b->lease_ns) return PXS_ERR_CORRUPT; /* such owners refuse zero-copy puts */
+    uint64_t ext_at = m->peers[b->rank].ext;
+    /* Such owners refuse zero-copy puts without leases and extents. */
+    if (!b->lease_ns || !ext_at) return PXS_ERR_CORRUPT;
     pxs_mpi_lkey_t k = {b->rank, p->slot, b->tab, p->gen, b->lease_ns};
-    uint64_t held = pxs__mpi_lease_until(m, &k);
+    uint64_t held = pxs__mpi_lease_until_extent(m, &k, b->data, p->size);
     if (pxs__now_ns() < held) return PXS_OK;
     pxs_status_t st;
     if (!held) { /* the word may be below this generation: raise it */
@@ -503,12 +523,35 @@ static pxs_status_t lease_first(pxs_mpi_t *m, const blob_t *b, const pxs_pdesc_t
         }
         if ((st = flush_one(m, b->rank, "MPI_Win_flush (lease)")) != PXS_OK) return st;
     }
-    uint64_t t0 = pxs__now_ns();
-    if ((st = read_gen(m, b, p)) != PXS_OK) {
-        pxs__mpi_lease_drop(m, &k);
-        return st;
+    uint64_t t0 = pxs__now_ns(), g = 0, ext[2] = {0, 0};
+    int rc = MPI_Get(&g, 8, MPI_BYTE, b->rank, (MPI_Aint)(b->tab + (uint64_t)p->slot * 8), 8,
+                     MPI_BYTE, m->win);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Get(ext, 16, MPI_BYTE, b->rank, (MPI_Aint)(ext_at + (uint64_t)p->slot * 16), 16,
+                     MPI_BYTE, m->win);
+    if (rc != MPI_SUCCESS) {
+        pxs__mpi_status(rc, "MPI_Get (generation, extent)");
+        MPI_Win_flush(b->rank, m->win);
+        return PXS_ERR_UNREACHABLE;
     }
-    pxs__mpi_lease_grant(m, &k, t0);
+    if ((st = flush_one(m, b->rank, "MPI_Win_flush (generation, extent)")) != PXS_OK) return st;
+    if (g != p->gen) {
+        pxs__mpi_lease_drop(m, &k);
+        return PXS_ERR_EVICTED;
+    }
+    if (ext[0] != b->data || ext[1] != p->size) {
+        /* The extent may have been read after a revocation, a later
+         * object's: the generation, read again, tells. */
+        if ((st = read_gen(m, b, p)) != PXS_OK) {
+            pxs__mpi_lease_drop(m, &k);
+            return st;
+        }
+        pxs_debug("mpi proxy names [%llx, +%llu), slot %u of rank %d is [%llx, +%llu)",
+                  (unsigned long long)b->data, (unsigned long long)p->size, p->slot, b->rank,
+                  (unsigned long long)ext[0], (unsigned long long)ext[1]);
+        return PXS_ERR_CORRUPT;
+    }
+    pxs__mpi_lease_grant_extent(m, &k, t0, b->data, p->size);
     return PXS_OK;
 }
 
@@ -530,8 +573,10 @@ static pxs_status_t mc_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_r
             pxs_debug("MPI_Get of %llu bytes at %llx from rank %d failed (%d)",
                       (unsigned long long)p->size, (unsigned long long)b.data, b.rank, rc);
             MPI_Win_flush(b.rank, m->win);
-            return read_gen(m, &b, p) == PXS_ERR_UNREACHABLE ? PXS_ERR_UNREACHABLE
-                                                              : PXS_ERR_EVICTED;
+            /* A region goes only after its object's revocation: refused
+             * while the object lives, the bytes are not its (forged). */
+            st = read_gen(m, &b, p);
+            return st == PXS_OK ? PXS_ERR_CORRUPT : st;
         }
     }
     mc_req_t *q = rq(req);

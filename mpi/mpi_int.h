@@ -88,6 +88,11 @@ struct pxs_mpi {
     uint32_t nslots;
     uint64_t *ltab;             /* [nslots] */
     bool ltab_attached;
+    /* Under a component that checks no address: [nslots][2] the address
+     * and length of each slot's zero-copy object, attached, written at
+     * mem_reg before its proxy exists: lease_first reads a proxy's there
+     * with its generation, so a forged one never sends MPI elsewhere. */
+    uint64_t *ext;
     struct pxs_mpi_lease *lcache;
     pthread_mutex_t lease_lock; /* lcache */
     struct pxs_mpi_tables *peers; /* [size] */
@@ -137,6 +142,7 @@ typedef enum {
 typedef struct pxs_mpi_tables {
     uint64_t tab, ltab;         /* window addresses: generations, lease words (0: none) */
     uint64_t pool, pool_size;   /* ... the pool of copying puts (attached for good) */
+    uint64_t ext;               /* ... the extents of zero-copy objects (0: none) */
     uint32_t slots, lease_us;   /* 0, 0: that rank has no "mpi" store */
 } pxs_mpi_tables_t;
 /* The lease words (with lease_us) and the reader's cache. */
@@ -152,8 +158,16 @@ pxs_mpi_lplan_t pxs__mpi_lease_plan(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint6
 /* Reader: a generation read issued at t0 found k's generation (the word
  * raised before): a lease until t0 + lease_ns / 2. */
 void pxs__mpi_lease_grant(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0);
+/* Reader: as pxs__mpi_lease_grant, once the owner's extents said that k's
+ * object is the bytes [data, +size) (lease_first). */
+void pxs__mpi_lease_grant_extent(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0,
+                                 uint64_t data, uint64_t size);
 /* Reader: the end of k's lease now (0: none). */
 uint64_t pxs__mpi_lease_until(pxs_mpi_t *m, const pxs_mpi_lkey_t *k);
+/* Reader: the same, for a lease granted with the extent [data, +size)
+ * only (0 for any other: a proxy naming other bytes). */
+uint64_t pxs__mpi_lease_until_extent(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t data,
+                                     uint64_t size);
 /* Reader: k is gone (another generation read). */
 void pxs__mpi_lease_drop(pxs_mpi_t *m, const pxs_mpi_lkey_t *k);
 /* Owner, after revoking o: wait out a lease that may be held on it. While

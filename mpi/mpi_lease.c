@@ -37,6 +37,7 @@ struct pxs_mpi_lease {
     uint64_t tab, gen;
     uint64_t exp;  /* L_LEASED: bytes whose flush returned by then are good */
     uint64_t at;   /* when marking or the last renewal began */
+    uint64_t data, size; /* the bytes lease_first checked (size 0: none) */
     uint32_t slot;
     int32_t rank;
     uint8_t state;
@@ -61,6 +62,18 @@ pxs_status_t pxs__mpi_lease_setup(pxs_mpi_t *m, uint32_t nslots)
         return pxs__mpi_status(rc, "MPI_Win_attach (lease words)");
     }
     m->ltab_attached = true;
+    if (m->osc_checks) return PXS_OK;
+    if (!(m->ext = calloc(nslots ? 2 * (size_t)nslots : 2, sizeof *m->ext))) {
+        pxs__mpi_lease_free(m);
+        return PXS_ERR_NO_MEMORY;
+    }
+    rc = MPI_Win_attach(m->win, m->ext, (MPI_Aint)(2 * (size_t)nslots * sizeof *m->ext));
+    if (rc != MPI_SUCCESS) {
+        free(m->ext);
+        m->ext = NULL;
+        pxs__mpi_lease_free(m);
+        return pxs__mpi_status(rc, "MPI_Win_attach (extents)");
+    }
     return PXS_OK;
 }
 
@@ -75,6 +88,10 @@ pxs_status_t pxs__mpi_tables_exchange(pxs_mpi_t *m, bool ok)
             MPI_Get_address(m->ltab, &a);
             mine.ltab = (uint64_t)a;
             mine.lease_us = m->lease_us;
+        }
+        if (m->ext) {
+            MPI_Get_address(m->ext, &a);
+            mine.ext = (uint64_t)a;
         }
         if (m->pool) {
             MPI_Get_address(m->pool, &a);
@@ -95,6 +112,9 @@ void pxs__mpi_lease_free(pxs_mpi_t *m)
     free(m->peers);
     m->peers = NULL;
     if (m->ltab_attached) MPI_Win_detach(m->win, m->ltab);
+    if (m->ext) MPI_Win_detach(m->win, m->ext);
+    free(m->ext);
+    m->ext = NULL;
     if (m->lcache) pthread_mutex_destroy(&m->lease_lock);
     m->ltab_attached = false;
     free(m->ltab);
@@ -150,7 +170,10 @@ pxs_mpi_lplan_t pxs__mpi_lease_plan(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint6
     return plan;
 }
 
-void pxs__mpi_lease_grant(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0)
+/* A lease from t0; with checked, the bytes lease_first checked are
+ * (data, size), else an entry kept keeps the ones it had. */
+static void grant(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0, bool checked,
+                  uint64_t data, uint64_t size)
 {
     if (!m->lcache || !k->lease_ns) return;
     pthread_mutex_lock(&m->lease_lock);
@@ -162,17 +185,46 @@ void pxs__mpi_lease_grant(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0)
     if (e->state != L_LEASED || exp > e->exp) e->exp = exp;
     e->state = L_LEASED;
     e->renewing = false;
+    if (checked) {
+        e->data = data;
+        e->size = size;
+    }
     pthread_mutex_unlock(&m->lease_lock);
 }
 
-uint64_t pxs__mpi_lease_until(pxs_mpi_t *m, const pxs_mpi_lkey_t *k)
+void pxs__mpi_lease_grant(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0)
+{
+    grant(m, k, t0, false, 0, 0);
+}
+
+void pxs__mpi_lease_grant_extent(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0,
+                                 uint64_t data, uint64_t size)
+{
+    grant(m, k, t0, true, data, size);
+}
+
+static uint64_t until(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, bool checked, uint64_t data,
+                      uint64_t size)
 {
     if (!m->lcache || !k->lease_ns) return 0;
     pthread_mutex_lock(&m->lease_lock);
     pxs_mpi_lease_t *e = entry(m, k);
-    uint64_t exp = same(e, k) && e->state == L_LEASED ? e->exp : 0;
+    bool ok = same(e, k) && e->state == L_LEASED &&
+              (!checked || (e->size && e->data == data && e->size == size));
+    uint64_t exp = ok ? e->exp : 0;
     pthread_mutex_unlock(&m->lease_lock);
     return exp;
+}
+
+uint64_t pxs__mpi_lease_until(pxs_mpi_t *m, const pxs_mpi_lkey_t *k)
+{
+    return until(m, k, false, 0, 0);
+}
+
+uint64_t pxs__mpi_lease_until_extent(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t data,
+                                     uint64_t size)
+{
+    return until(m, k, true, data, size);
 }
 
 void pxs__mpi_lease_drop(pxs_mpi_t *m, const pxs_mpi_lkey_t *k)

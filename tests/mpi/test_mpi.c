@@ -786,6 +786,55 @@ static void evicted_and_unmapped(void)
     CHECK_ST(pxs_mpi_finalize(m, 30000), PXS_OK);
 }
 
+/* Proxies of a live zero-copy object forged (valid CRC, real slot and
+ * generation) to name other bytes: unmapped memory after it, before it,
+ * or more than its length. They are CORRUPT, the owner lives on, and the
+ * real proxy still reads. Under osc/pt2pt the owner's MPI copies from
+ * whatever address a get names: lease_first checks the owner's extent of
+ * the slot first, also while the reader holds a lease on the real proxy
+ * (2 s leases: held throughout); osc/rdma refuses such a get at the
+ * origin, and the object is still live. */
+static void forged_addresses(void)
+{
+    enum { N = 1 << 18, PAGE = 4096 };
+    pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_LEASE_US, .lease_us = 2000000};
+    pxs_mpi_t *m = init_env("PXS_MPI_NODE_MAP", "0", &mp);
+    pxs_context_t *ctx = pxs_mpi_context(m);
+    uint8_t *out = malloc(2 * N), *map = NULL;
+    pxs_proxy_t p;
+    if (rank == 0) { /* [N, 2N) of 3N, the rest unmapped */
+        map = mmap(NULL, 3 * N, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        CHECK(map != MAP_FAILED, "mmap");
+        CHECK(munmap(map, N) == 0 && munmap(map + 2 * N, N) == 0, "munmap");
+        fill(map + N, N, 62);
+        CHECK_ST(pxs_put(pxs_mpi_store(m), map + N, N, NULL, &p), PXS_OK);
+    }
+    CHECK_ST(pxs_mpi_bcast_proxy(&p, 0, MPI_COMM_WORLD), PXS_OK);
+    for (int i = 0; rank != 0 && i < 2; i++) {
+        CHECK_ST(pxs_resolve(ctx, &p, out, 2 * N, NULL), PXS_OK);
+        CHECK(same(out, N, 62), "read %d", i);
+    }
+    for (int f = 0; rank != 0 && f < 4; f++) {
+        pxs_proxy_t bad = p;
+        if (f == 0) move_data(&bad, BLOB_SB, N); /* the unmapped pages after it */
+        else if (f == 1) move_data(&bad, BLOB_SB, PAGE); /* its tail, a page after */
+        else if (f == 2) move_data(&bad, BLOB_SB, -PAGE); /* a page before it */
+        else { /* a page longer: the size in the header (at 48) */
+            uint64_t len = N + PAGE;
+            memcpy(bad.bytes + 48, &len, 8);
+        }
+        reseal(&bad);
+        CHECK_ST(pxs_resolve(ctx, &bad, out, 2 * N, NULL), PXS_ERR_CORRUPT);
+        CHECK_ST(pxs_resolve(ctx, &p, out, 2 * N, NULL), PXS_OK);
+        CHECK(same(out, N, 62), "the real proxy after forgery %d", f);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    /* Finalize waits no lease out: the windows go after every rank left. */
+    CHECK_ST(pxs_mpi_finalize(m, 30000), PXS_OK);
+    if (rank == 0) CHECK(munmap(map + N, N) == 0, "munmap");
+    free(out);
+}
+
 /* Bounded receives: a timeout is a clear status and takes nothing, so
  * what is sent afterwards still arrives whole. Rank 0 sends, the others
  * receive. */
@@ -1117,6 +1166,7 @@ int main(int argc, char **argv)
     if (!refused) late_acknowledgement();
     leases();
     evicted_and_unmapped();
+    forged_addresses();
     if (provided == MPI_THREAD_MULTIPLE) threads();
     early_leaver(m);
     if (rank == 0)
