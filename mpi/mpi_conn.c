@@ -6,7 +6,9 @@
  * A get reads the bytes, flushes, then reads the object's generation: the
  * owner revokes before its caller may free or reuse the memory, and
  * generations never return, so an unchanged generation read after the
- * bytes proves they were the object's (seqlock reader, one-sided).
+ * bytes proves they were the object's (seqlock reader, one-sided). With
+ * it the reader reads the slot's extent (address, length) from a table
+ * attached too: a proxy naming other bytes is CORRUPT.
  *
  * Gets are non-blocking: get issues the bytes and queues the request;
  * progress settles every queued get together, one flush per target for
@@ -100,10 +102,12 @@ void pxs__mpi_conn_free(pxs_mpi_t *m)
     free(m->pool);
     free(m->regions);
     free(m->gbuf);
+    free(m->xbuf);
     pthread_mutex_destroy(&m->pend_lock);
     m->pool = NULL;
     m->regions = NULL;
     m->gbuf = NULL;
+    m->xbuf = NULL;
     m->gbuf_cap = 0;
     m->nregions = 0;
     m->tab_attached = NULL;
@@ -213,10 +217,9 @@ static bool in_pool(const pxs_mpi_t *m, const void *addr, size_t len)
 
 /* --- exposing memory ------------------------------------------------------- */
 
-/* Where m->ext exists (a component that checks no address): what o's
- * proxy may name, written before the proxy exists (the core publishes
- * the generation after mem_reg and pack), rewritten only by the next
- * object of the slot, after this one's revocation. */
+/* What o's proxy may name, written before the proxy exists (the core
+ * publishes the generation after mem_reg and pack), rewritten only by the
+ * next object of the slot, after this one's revocation. */
 static void note_extent(pxs_mpi_t *m, const pxs_object_t *o)
 {
     if (!m->ext) return;
@@ -231,7 +234,11 @@ static pxs_status_t mc_mem_reg(pxs_conn_t *c, pxs_object_t *o)
     pxs_mpi_t *m = c->priv;
     if (o->memtype != PXS_MEMTYPE_HOST) return PXS_ERR_UNSUPPORTED;
     if (!m->win_open) return PXS_ERR_UNREACHABLE;
-    if (o->len == 0 || in_pool(m, o->addr, o->len)) return PXS_OK;
+    if (o->len == 0) return PXS_OK;
+    if (in_pool(m, o->addr, o->len)) {
+        note_extent(m, o);
+        return PXS_OK;
+    }
     if (!m->osc_checks && !m->lease_us) {
         /* lease_first: without a lease a reader racing the evict could
          * make this rank's MPI copy from memory its caller freed. */
@@ -321,6 +328,7 @@ static pxs_status_t mc_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *blob,
 typedef struct {
     int rank;
     uint64_t data, tab;
+    uint64_t ext;            /* the owner's extents */
     uint64_t ltab, lease_ns; /* the owner's lease words and lease; 0: none */
     const uint8_t *sb; /* PXS_MPI_BLOB_NODE: the shm blob, else NULL */
     bool attach;       /* sb names ordinary memory (read by attach) */
@@ -363,27 +371,81 @@ static pxs_status_t blob_parse(pxs_conn_t *c, const pxs_pdesc_t *p, blob_t *b)
         pxs_debug("mpi proxy's bytes cross the edge of rank %u's pool", w.rank);
         return PXS_ERR_CORRUPT;
     }
-    *b = (blob_t){.rank = (int)w.rank, .data = w.data, .tab = w.tab, .ltab = w.ltab,
+    *b = (blob_t){.rank = (int)w.rank, .data = w.data, .tab = w.tab, .ext = t->ext, .ltab = w.ltab,
                   .lease_ns = (uint64_t)w.lease_us * 1000, .sb = w.sb,
                   .attach = w.attach, .pooled = pooled};
     return PXS_OK;
 }
 
-static pxs_status_t read_gen(pxs_mpi_t *m, const blob_t *b, const pxs_pdesc_t *p)
+/* The generation of k's slot now (one round trip): OK while it is k's. */
+static pxs_status_t gen_now(pxs_mpi_t *m, const pxs_mpi_lkey_t *k)
 {
     uint64_t g = 0;
-    MPI_Aint at = (MPI_Aint)(b->tab + (uint64_t)p->slot * sizeof(uint64_t));
-    int rc = MPI_Get(&g, 8, MPI_BYTE, b->rank, at, 8, MPI_BYTE, m->win);
-    if (rc == MPI_SUCCESS) rc = MPI_Win_flush(b->rank, m->win);
+    MPI_Aint at = (MPI_Aint)(k->tab + (uint64_t)k->slot * sizeof(uint64_t));
+    int rc = MPI_Get(&g, 8, MPI_BYTE, k->rank, at, 8, MPI_BYTE, m->win);
+    if (rc == MPI_SUCCESS) rc = MPI_Win_flush(k->rank, m->win);
     if (rc != MPI_SUCCESS) {
         pxs__mpi_status(rc, "MPI_Get (generation)");
         return PXS_ERR_UNREACHABLE;
     }
-    if (g != p->gen)
+    if (g != k->gen)
         pxs_debug("mpi: generation of slot %u at rank %d (table %llx) is %llu, proxy has %llu",
-                  p->slot, b->rank, (unsigned long long)b->tab, (unsigned long long)g,
-                  (unsigned long long)p->gen);
-    return g == p->gen ? PXS_OK : PXS_ERR_EVICTED;
+                  k->slot, k->rank, (unsigned long long)k->tab, (unsigned long long)g,
+                  (unsigned long long)k->gen);
+    return g == k->gen ? PXS_OK : PXS_ERR_EVICTED;
+}
+
+static pxs_mpi_lkey_t key_of(const blob_t *b, const pxs_pdesc_t *p)
+{
+    return (pxs_mpi_lkey_t){b->rank, p->slot, b->tab, p->gen, b->lease_ns, b->data, p->size};
+}
+
+static pxs_status_t read_gen(pxs_mpi_t *m, const blob_t *b, const pxs_pdesc_t *p)
+{
+    pxs_mpi_lkey_t k = key_of(b, p);
+    return gen_now(m, &k);
+}
+
+/* Does the owner's extent x (address, length) of the slot say the proxy
+ * names its object's bytes? (Naming none reads nothing.) */
+static bool names_object(const uint64_t *x, const pxs_mpi_lkey_t *k)
+{
+    return !k->size || (x[0] == k->data && x[1] == k->size);
+}
+
+/* An extent that differs, read with a generation that held: it may be a
+ * later object's, read after a revocation that the generation read came
+ * too early to see. The generation, read again, tells: changed, EVICTED;
+ * else the proxy names other bytes than its object's (a forgery with a
+ * valid CRC), CORRUPT. */
+static pxs_status_t extent_differs(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, const uint64_t *x)
+{
+    pxs_status_t st = gen_now(m, k);
+    if (st != PXS_OK) return st;
+    pxs_debug("mpi proxy names [%llx, +%llu), slot %u of rank %d is [%llx, +%llu)",
+              (unsigned long long)k->data, (unsigned long long)k->size, k->slot, k->rank,
+              (unsigned long long)x[0], (unsigned long long)x[1]);
+    return PXS_ERR_CORRUPT;
+}
+
+/* The generation and the extent of k's slot, one flush. */
+static pxs_status_t read_slot(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t ext)
+{
+    uint64_t g = 0, x[2] = {0, 0};
+    int rc = MPI_Get(&g, 8, MPI_BYTE, k->rank, (MPI_Aint)(k->tab + (uint64_t)k->slot * 8), 8,
+                     MPI_BYTE, m->win);
+    if (rc == MPI_SUCCESS) {
+        rc = MPI_Get(x, 16, MPI_BYTE, k->rank, (MPI_Aint)(ext + (uint64_t)k->slot * 16), 16,
+                     MPI_BYTE, m->win);
+        int frc = MPI_Win_flush(k->rank, m->win); /* g is written no more after it */
+        if (rc == MPI_SUCCESS) rc = frc;
+    }
+    if (rc != MPI_SUCCESS) {
+        pxs__mpi_status(rc, "MPI_Get (generation, extent)");
+        return PXS_ERR_UNREACHABLE;
+    }
+    if (g != k->gen) return PXS_ERR_EVICTED;
+    return names_object(x, k) ? PXS_OK : extent_differs(m, k, x);
 }
 
 /* A get in flight, in its request's scratch. */
@@ -392,8 +454,10 @@ typedef struct {
     int rank;
     uint32_t slot;
     uint64_t tab, gen;     /* the owner's generation table; the proxy's */
+    uint64_t data, size;   /* the bytes the proxy names */
+    uint64_t ext;          /* the owner's extents */
     pxs_status_t st;       /* while settling: PXS_INPROGRESS or the failure */
-    size_t gi;             /* its generation's index in m->gbuf */
+    size_t gi;             /* its generation's index in m->gbuf (extent's: m->xbuf, 2x) */
     uint32_t lo, span;     /* a group's leader: slots [lo, +span) in one get */
     bool flushed, grouped, lead, in_span;
     /* Leases (mpi_lease.c): the plan; exp of one held; renew and mark
@@ -405,7 +469,7 @@ typedef struct {
 
 static pxs_mpi_lkey_t lkey(const mc_req_t *q)
 {
-    return (pxs_mpi_lkey_t){q->rank, q->slot, q->tab, q->gen, q->lease_ns};
+    return (pxs_mpi_lkey_t){q->rank, q->slot, q->tab, q->gen, q->lease_ns, q->data, q->size};
 }
 
 static mc_req_t *rq(pxs_request_t *r) { return pxs__request_scratch(r); }
@@ -505,11 +569,9 @@ static pxs_status_t flush_one(pxs_mpi_t *m, int rank, const char *what)
  * for. */
 static pxs_status_t lease_first(pxs_mpi_t *m, const blob_t *b, const pxs_pdesc_t *p)
 {
-    uint64_t ext_at = m->peers[b->rank].ext;
-    /* Such owners refuse zero-copy puts without leases and extents. */
-    if (!b->lease_ns || !ext_at) return PXS_ERR_CORRUPT;
-    pxs_mpi_lkey_t k = {b->rank, p->slot, b->tab, p->gen, b->lease_ns};
-    uint64_t held = pxs__mpi_lease_until_extent(m, &k, b->data, p->size);
+    if (!b->lease_ns) return PXS_ERR_CORRUPT; /* such owners refuse zero-copy puts */
+    pxs_mpi_lkey_t k = key_of(b, p);
+    uint64_t held = pxs__mpi_lease_until(m, &k);
     if (pxs__now_ns() < held) return PXS_OK;
     pxs_status_t st;
     if (!held) { /* the word may be below this generation: raise it */
@@ -523,35 +585,12 @@ static pxs_status_t lease_first(pxs_mpi_t *m, const blob_t *b, const pxs_pdesc_t
         }
         if ((st = flush_one(m, b->rank, "MPI_Win_flush (lease)")) != PXS_OK) return st;
     }
-    uint64_t t0 = pxs__now_ns(), g = 0, ext[2] = {0, 0};
-    int rc = MPI_Get(&g, 8, MPI_BYTE, b->rank, (MPI_Aint)(b->tab + (uint64_t)p->slot * 8), 8,
-                     MPI_BYTE, m->win);
-    if (rc == MPI_SUCCESS)
-        rc = MPI_Get(ext, 16, MPI_BYTE, b->rank, (MPI_Aint)(ext_at + (uint64_t)p->slot * 16), 16,
-                     MPI_BYTE, m->win);
-    if (rc != MPI_SUCCESS) {
-        pxs__mpi_status(rc, "MPI_Get (generation, extent)");
-        MPI_Win_flush(b->rank, m->win);
-        return PXS_ERR_UNREACHABLE;
-    }
-    if ((st = flush_one(m, b->rank, "MPI_Win_flush (generation, extent)")) != PXS_OK) return st;
-    if (g != p->gen) {
+    uint64_t t0 = pxs__now_ns();
+    if ((st = read_slot(m, &k, b->ext)) != PXS_OK) {
         pxs__mpi_lease_drop(m, &k);
-        return PXS_ERR_EVICTED;
+        return st;
     }
-    if (ext[0] != b->data || ext[1] != p->size) {
-        /* The extent may have been read after a revocation, a later
-         * object's: the generation, read again, tells. */
-        if ((st = read_gen(m, b, p)) != PXS_OK) {
-            pxs__mpi_lease_drop(m, &k);
-            return st;
-        }
-        pxs_debug("mpi proxy names [%llx, +%llu), slot %u of rank %d is [%llx, +%llu)",
-                  (unsigned long long)b->data, (unsigned long long)p->size, p->slot, b->rank,
-                  (unsigned long long)ext[0], (unsigned long long)ext[1]);
-        return PXS_ERR_CORRUPT;
-    }
-    pxs__mpi_lease_grant_extent(m, &k, t0, b->data, p->size);
+    pxs__mpi_lease_grant(m, &k, t0);
     return PXS_OK;
 }
 
@@ -581,7 +620,7 @@ static pxs_status_t mc_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_r
     }
     mc_req_t *q = rq(req);
     *q = (mc_req_t){.rank = b.rank, .slot = p->slot, .tab = b.tab, .gen = p->gen,
-                    .lease_ns = b.lease_ns};
+                    .data = b.data, .size = p->size, .ext = b.ext, .lease_ns = b.lease_ns};
     lease_issue(m, &b, q);
     /* Queued only once its bytes are issued: a flush that a concurrent
      * progress makes before this point is simply repeated. */
@@ -688,9 +727,10 @@ static int settle(pxs_mpi_t *m, pxs_request_t *batch)
     leased_bytes(m, batch);
     size_t n = place_generations(batch);
     if (n > m->gbuf_cap) {
-        uint64_t *g = realloc(m->gbuf, n * sizeof *g);
-        if (g) {
-            m->gbuf = g;
+        uint64_t *g = realloc(m->gbuf, n * sizeof *g), *x = NULL;
+        if (g) m->gbuf = g;
+        if (g && (x = realloc(m->xbuf, 2 * n * sizeof *x))) {
+            m->xbuf = x;
             m->gbuf_cap = n;
         } else {
             for (pxs_request_t *r = batch; r; r = rq(r)->next)
@@ -706,8 +746,16 @@ static int settle(pxs_mpi_t *m, pxs_request_t *batch)
         MPI_Aint where = (MPI_Aint)(q->tab + (uint64_t)first * sizeof(uint64_t));
         int rc = MPI_Get(m->gbuf + at, (int)(cnt * 8), MPI_BYTE, q->rank, where, (int)(cnt * 8),
                          MPI_BYTE, m->win);
+        if (rc == MPI_SUCCESS) {
+            rc = MPI_Get(m->xbuf + 2 * at, (int)(cnt * 16), MPI_BYTE, q->rank,
+                         (MPI_Aint)(q->ext + (uint64_t)first * 16), (int)(cnt * 16), MPI_BYTE,
+                         m->win);
+            /* The group fails: its flush below is skipped, so the get of
+             * its generations must be complete now. */
+            if (rc != MPI_SUCCESS) MPI_Win_flush(q->rank, m->win);
+        }
         if (rc != MPI_SUCCESS) {
-            pxs__mpi_status(rc, "MPI_Get (generation)");
+            pxs__mpi_status(rc, "MPI_Get (generation, extent)");
             if (q->in_span) fail_group(r, PXS_ERR_UNREACHABLE);
             else q->st = PXS_ERR_UNREACHABLE;
         }
@@ -721,7 +769,10 @@ static int settle(pxs_mpi_t *m, pxs_request_t *batch)
         if (st == PXS_INPROGRESS) {
             st = m->gbuf[q->gi] == q->gen ? PXS_OK : PXS_ERR_EVICTED;
             pxs_mpi_lkey_t k = lkey(q);
-            if (st != PXS_OK) {
+            if (st == PXS_OK && !names_object(m->xbuf + 2 * q->gi, &k)) {
+                st = extent_differs(m, &k, m->xbuf + 2 * q->gi);
+                if (st != PXS_OK) pxs__mpi_lease_drop(m, &k);
+            } else if (st != PXS_OK) {
                 pxs_debug("mpi: generation of slot %u at rank %d is %llu, proxy has %llu",
                           q->slot, q->rank, (unsigned long long)m->gbuf[q->gi],
                           (unsigned long long)q->gen);
@@ -785,7 +836,8 @@ static pxs_status_t mc_check(pxs_conn_t *c, const pxs_pdesc_t *p)
     pxs_status_t st = blob_parse(c, p, &b);
     if (st != PXS_OK) return st;
     if ((st = node_get(m, p, &b, NULL)) != PXS_ERR_UNSUPPORTED) return st;
-    return read_gen(m, &b, p);
+    pxs_mpi_lkey_t k = key_of(&b, p);
+    return read_slot(m, &k, b.ext);
 }
 
 /* Handles: objects of an owner on this node are read as node_get reads

@@ -79,6 +79,7 @@ struct pxs_mpi {
     pthread_mutex_t pend_lock;
     pxs_request_t *pend_head, *pend_tail;
     uint64_t *gbuf;             /* generations read back by one progress */
+    uint64_t *xbuf;             /* ... and the extents ([gbuf_cap][2]) */
     size_t gbuf_cap;
     pxs_conn_node_t node_rd;    /* same-node reads, without MPI (mpi_conn.c, node_get) */
     _Atomic bool node_attach;   /* ... of user buffers too: attach permitted here */
@@ -88,10 +89,10 @@ struct pxs_mpi {
     uint32_t nslots;
     uint64_t *ltab;             /* [nslots] */
     bool ltab_attached;
-    /* Under a component that checks no address: [nslots][2] the address
-     * and length of each slot's zero-copy object, attached, written at
-     * mem_reg before its proxy exists: lease_first reads a proxy's there
-     * with its generation, so a forged one never sends MPI elsewhere. */
+    /* [nslots][2]: the address and length of each slot's object,
+     * attached, written at mem_reg, before its proxy exists: a reader
+     * reads them with the generation (mpi_conn.c), so a proxy forged to
+     * name other bytes is CORRUPT. */
     uint64_t *ext;
     struct pxs_mpi_lease *lcache;
     pthread_mutex_t lease_lock; /* lcache */
@@ -132,6 +133,10 @@ typedef struct {
     uint32_t slot;
     uint64_t tab, gen;  /* the owner's generation table; the proxy's */
     uint64_t lease_ns;  /* the owner's lease (its blob); 0: none */
+    /* The bytes the proxy names: a lease is granted only once the owner's
+     * extent of the slot said they are the object's, and holds for them
+     * alone (a proxy forged to name others is another key). */
+    uint64_t data, size;
 } pxs_mpi_lkey_t;
 typedef enum {
     PXS_MPI_LEASE_NONE,  /* read the generation after the bytes */
@@ -142,7 +147,7 @@ typedef enum {
 typedef struct pxs_mpi_tables {
     uint64_t tab, ltab;         /* window addresses: generations, lease words (0: none) */
     uint64_t pool, pool_size;   /* ... the pool of copying puts (attached for good) */
-    uint64_t ext;               /* ... the extents of zero-copy objects (0: none) */
+    uint64_t ext;               /* ... the objects' extents */
     uint32_t slots, lease_us;   /* 0, 0: that rank has no "mpi" store */
 } pxs_mpi_tables_t;
 /* The lease words (with lease_us) and the reader's cache. */
@@ -156,18 +161,11 @@ void pxs__mpi_lease_free(pxs_mpi_t *m);
 pxs_mpi_lplan_t pxs__mpi_lease_plan(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t now,
                                     uint64_t *exp, bool *renew);
 /* Reader: a generation read issued at t0 found k's generation (the word
- * raised before): a lease until t0 + lease_ns / 2. */
+ * raised before), and k's extent was checked: a lease until
+ * t0 + lease_ns / 2. */
 void pxs__mpi_lease_grant(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0);
-/* Reader: as pxs__mpi_lease_grant, once the owner's extents said that k's
- * object is the bytes [data, +size) (lease_first). */
-void pxs__mpi_lease_grant_extent(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0,
-                                 uint64_t data, uint64_t size);
 /* Reader: the end of k's lease now (0: none). */
 uint64_t pxs__mpi_lease_until(pxs_mpi_t *m, const pxs_mpi_lkey_t *k);
-/* Reader: the same, for a lease granted with the extent [data, +size)
- * only (0 for any other: a proxy naming other bytes). */
-uint64_t pxs__mpi_lease_until_extent(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t data,
-                                     uint64_t size);
 /* Reader: k is gone (another generation read). */
 void pxs__mpi_lease_drop(pxs_mpi_t *m, const pxs_mpi_lkey_t *k);
 /* Owner, after revoking o: wait out a lease that may be held on it. While

@@ -37,7 +37,7 @@ struct pxs_mpi_lease {
     uint64_t tab, gen;
     uint64_t exp;  /* L_LEASED: bytes whose flush returned by then are good */
     uint64_t at;   /* when marking or the last renewal began */
-    uint64_t data, size; /* the bytes lease_first checked (size 0: none) */
+    uint64_t data, size; /* the bytes the proxy names (key) */
     uint32_t slot;
     int32_t rank;
     uint8_t state;
@@ -51,29 +51,28 @@ pxs_status_t pxs__mpi_lease_setup(pxs_mpi_t *m, uint32_t nslots)
     if (!(m->lcache = calloc(NLEASE, sizeof *m->lcache))) return PXS_ERR_NO_MEMORY;
     pthread_mutex_init(&m->lease_lock, NULL);
     m->nslots = nslots;
-    if (!m->lease_us) return PXS_OK;
-    if (!(m->ltab = calloc(nslots ? nslots : 1, sizeof *m->ltab))) {
-        pxs__mpi_lease_free(m);
-        return PXS_ERR_NO_MEMORY;
-    }
-    int rc = MPI_Win_attach(m->win, m->ltab, (MPI_Aint)(nslots * sizeof *m->ltab));
-    if (rc != MPI_SUCCESS) {
-        pxs__mpi_lease_free(m);
-        return pxs__mpi_status(rc, "MPI_Win_attach (lease words)");
-    }
-    m->ltab_attached = true;
-    if (m->osc_checks) return PXS_OK;
     if (!(m->ext = calloc(nslots ? 2 * (size_t)nslots : 2, sizeof *m->ext))) {
         pxs__mpi_lease_free(m);
         return PXS_ERR_NO_MEMORY;
     }
-    rc = MPI_Win_attach(m->win, m->ext, (MPI_Aint)(2 * (size_t)nslots * sizeof *m->ext));
+    int rc = MPI_Win_attach(m->win, m->ext, (MPI_Aint)(2 * (size_t)nslots * sizeof *m->ext));
     if (rc != MPI_SUCCESS) {
         free(m->ext);
         m->ext = NULL;
         pxs__mpi_lease_free(m);
         return pxs__mpi_status(rc, "MPI_Win_attach (extents)");
     }
+    if (!m->lease_us) return PXS_OK;
+    if (!(m->ltab = calloc(nslots ? nslots : 1, sizeof *m->ltab))) {
+        pxs__mpi_lease_free(m);
+        return PXS_ERR_NO_MEMORY;
+    }
+    rc = MPI_Win_attach(m->win, m->ltab, (MPI_Aint)(nslots * sizeof *m->ltab));
+    if (rc != MPI_SUCCESS) {
+        pxs__mpi_lease_free(m);
+        return pxs__mpi_status(rc, "MPI_Win_attach (lease words)");
+    }
+    m->ltab_attached = true;
     return PXS_OK;
 }
 
@@ -133,7 +132,7 @@ static pxs_mpi_lease_t *entry(pxs_mpi_t *m, const pxs_mpi_lkey_t *k)
 static bool same(const pxs_mpi_lease_t *e, const pxs_mpi_lkey_t *k)
 {
     return e->state != L_EMPTY && e->rank == k->rank && e->tab == k->tab && e->slot == k->slot &&
-           e->gen == k->gen;
+           e->gen == k->gen && e->data == k->data && e->size == k->size;
 }
 
 pxs_mpi_lplan_t pxs__mpi_lease_plan(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t now,
@@ -146,8 +145,8 @@ pxs_mpi_lplan_t pxs__mpi_lease_plan(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint6
     pthread_mutex_lock(&m->lease_lock);
     pxs_mpi_lease_t *e = entry(m, k);
     if (!same(e, k)) {
-        *e = (pxs_mpi_lease_t){.tab = k->tab, .gen = k->gen, .slot = k->slot, .rank = k->rank,
-                               .state = L_SEEN, .at = now};
+        *e = (pxs_mpi_lease_t){.tab = k->tab, .gen = k->gen, .data = k->data, .size = k->size,
+                               .slot = k->slot, .rank = k->rank, .state = L_SEEN, .at = now};
     } else if (e->state == L_SEEN || (e->state == L_MARKING && now - e->at > k->lease_ns)) {
         /* Read a second time (or a mark that never settled: cancelled). */
         e->state = L_MARKING;
@@ -170,61 +169,30 @@ pxs_mpi_lplan_t pxs__mpi_lease_plan(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint6
     return plan;
 }
 
-/* A lease from t0; with checked, the bytes lease_first checked are
- * (data, size), else an entry kept keeps the ones it had. */
-static void grant(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0, bool checked,
-                  uint64_t data, uint64_t size)
+void pxs__mpi_lease_grant(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0)
 {
     if (!m->lcache || !k->lease_ns) return;
     pthread_mutex_lock(&m->lease_lock);
     pxs_mpi_lease_t *e = entry(m, k);
     uint64_t exp = t0 + k->lease_ns / 2;
     if (!same(e, k)) {
-        *e = (pxs_mpi_lease_t){.tab = k->tab, .gen = k->gen, .slot = k->slot, .rank = k->rank};
+        *e = (pxs_mpi_lease_t){.tab = k->tab, .gen = k->gen, .data = k->data, .size = k->size,
+                               .slot = k->slot, .rank = k->rank};
     }
     if (e->state != L_LEASED || exp > e->exp) e->exp = exp;
     e->state = L_LEASED;
     e->renewing = false;
-    if (checked) {
-        e->data = data;
-        e->size = size;
-    }
     pthread_mutex_unlock(&m->lease_lock);
-}
-
-void pxs__mpi_lease_grant(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0)
-{
-    grant(m, k, t0, false, 0, 0);
-}
-
-void pxs__mpi_lease_grant_extent(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t t0,
-                                 uint64_t data, uint64_t size)
-{
-    grant(m, k, t0, true, data, size);
-}
-
-static uint64_t until(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, bool checked, uint64_t data,
-                      uint64_t size)
-{
-    if (!m->lcache || !k->lease_ns) return 0;
-    pthread_mutex_lock(&m->lease_lock);
-    pxs_mpi_lease_t *e = entry(m, k);
-    bool ok = same(e, k) && e->state == L_LEASED &&
-              (!checked || (e->size && e->data == data && e->size == size));
-    uint64_t exp = ok ? e->exp : 0;
-    pthread_mutex_unlock(&m->lease_lock);
-    return exp;
 }
 
 uint64_t pxs__mpi_lease_until(pxs_mpi_t *m, const pxs_mpi_lkey_t *k)
 {
-    return until(m, k, false, 0, 0);
-}
-
-uint64_t pxs__mpi_lease_until_extent(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t data,
-                                     uint64_t size)
-{
-    return until(m, k, true, data, size);
+    if (!m->lcache || !k->lease_ns) return 0;
+    pthread_mutex_lock(&m->lease_lock);
+    pxs_mpi_lease_t *e = entry(m, k);
+    uint64_t exp = same(e, k) && e->state == L_LEASED ? e->exp : 0;
+    pthread_mutex_unlock(&m->lease_lock);
+    return exp;
 }
 
 void pxs__mpi_lease_drop(pxs_mpi_t *m, const pxs_mpi_lkey_t *k)

@@ -23,7 +23,9 @@
  * (MPI_Win_create_dynamic + MPI_Win_attach) and resolved with passive-target
  * MPI_Get + MPI_Win_flush inside one MPI_Win_lock_all epoch opened at init;
  * the owner's generation word is read after the bytes, so a proxy evicted
- * or reused meanwhile yields PXS_ERR_EVICTED, never stale bytes. An object
+ * or reused meanwhile yields PXS_ERR_EVICTED, never stale bytes, and its
+ * address and length with it, so a proxy forged to name other bytes of
+ * the owner yields PXS_ERR_CORRUPT. An object
  * read a second time is leased to the reader (lease_us below): while the
  * lease holds, the bytes alone prove themselves, one round trip. Whether
  * the owner's CPU takes part is up to the MPI one-sided component: Open MPI

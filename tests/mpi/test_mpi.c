@@ -788,12 +788,14 @@ static void evicted_and_unmapped(void)
 
 /* Proxies of a live zero-copy object forged (valid CRC, real slot and
  * generation) to name other bytes: unmapped memory after it, before it,
- * or more than its length. They are CORRUPT, the owner lives on, and the
- * real proxy still reads. Under osc/pt2pt the owner's MPI copies from
- * whatever address a get names: lease_first checks the owner's extent of
- * the slot first, also while the reader holds a lease on the real proxy
- * (2 s leases: held throughout); osc/rdma refuses such a get at the
- * origin, and the object is still live. */
+ * more than its length, less; and a copy's proxy naming another copy in
+ * the pool. They are CORRUPT, the owner lives on, and the real proxy
+ * still reads. Under osc/pt2pt the owner's MPI copies from whatever
+ * address a get names: lease_first checks the owner's extent of the slot
+ * first, also while the reader holds a lease on the real proxy (2 s
+ * leases: held throughout); osc/rdma refuses a get of memory no region
+ * covers at the origin, and reads attached memory, which the extent read
+ * with the generation refuses after. */
 static void forged_addresses(void)
 {
     enum { N = 1 << 18, PAGE = 4096 };
@@ -801,32 +803,46 @@ static void forged_addresses(void)
     pxs_mpi_t *m = init_env("PXS_MPI_NODE_MAP", "0", &mp);
     pxs_context_t *ctx = pxs_mpi_context(m);
     uint8_t *out = malloc(2 * N), *map = NULL;
-    pxs_proxy_t p;
+    pxs_proxy_t p, c[2];
     if (rank == 0) { /* [N, 2N) of 3N, the rest unmapped */
         map = mmap(NULL, 3 * N, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         CHECK(map != MAP_FAILED, "mmap");
         CHECK(munmap(map, N) == 0 && munmap(map + 2 * N, N) == 0, "munmap");
         fill(map + N, N, 62);
         CHECK_ST(pxs_put(pxs_mpi_store(m), map + N, N, NULL, &p), PXS_OK);
+        pxs_put_params_t copy = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_COPY};
+        for (int i = 0; i < 2; i++) {
+            fill(out, PAGE, 63 + i);
+            CHECK_ST(pxs_put(pxs_mpi_store(m), out, PAGE, &copy, &c[i]), PXS_OK);
+        }
     }
     CHECK_ST(pxs_mpi_bcast_proxy(&p, 0, MPI_COMM_WORLD), PXS_OK);
+    for (int i = 0; i < 2; i++) CHECK_ST(pxs_mpi_bcast_proxy(&c[i], 0, MPI_COMM_WORLD), PXS_OK);
     for (int i = 0; rank != 0 && i < 2; i++) {
         CHECK_ST(pxs_resolve(ctx, &p, out, 2 * N, NULL), PXS_OK);
         CHECK(same(out, N, 62), "read %d", i);
     }
-    for (int f = 0; rank != 0 && f < 4; f++) {
-        pxs_proxy_t bad = p;
+    for (int f = 0; rank != 0 && f < 6; f++) {
+        pxs_proxy_t bad = f < 5 ? p : c[0];
+        uint64_t len = f == 3 ? N + PAGE : N - PAGE, a0, a1;
         if (f == 0) move_data(&bad, BLOB_SB, N); /* the unmapped pages after it */
         else if (f == 1) move_data(&bad, BLOB_SB, PAGE); /* its tail, a page after */
         else if (f == 2) move_data(&bad, BLOB_SB, -PAGE); /* a page before it */
-        else { /* a page longer: the size in the header (at 48) */
-            uint64_t len = N + PAGE;
-            memcpy(bad.bytes + 48, &len, 8);
+        else if (f < 5) memcpy(bad.bytes + 48, &len, 8); /* longer, shorter (size at 48) */
+        else { /* the other copy */
+            memcpy(&a0, c[0].bytes + BLOB + 16, 8);
+            memcpy(&a1, c[1].bytes + BLOB + 16, 8);
+            move_data(&bad, BLOB_SB, (int64_t)(a1 - a0));
         }
         reseal(&bad);
         CHECK_ST(pxs_resolve(ctx, &bad, out, 2 * N, NULL), PXS_ERR_CORRUPT);
+        CHECK_ST(pxs_exists(ctx, &bad), PXS_ERR_CORRUPT);
         CHECK_ST(pxs_resolve(ctx, &p, out, 2 * N, NULL), PXS_OK);
         CHECK(same(out, N, 62), "the real proxy after forgery %d", f);
+        for (int i = 0; i < 2; i++) {
+            CHECK_ST(pxs_resolve(ctx, &c[i], out, PAGE, NULL), PXS_OK);
+            CHECK(same(out, PAGE, 63 + i), "copy %d after forgery %d", i, f);
+        }
     }
     MPI_Barrier(MPI_COMM_WORLD);
     /* Finalize waits no lease out: the windows go after every rank left. */
