@@ -2,17 +2,18 @@
  * passive-target MPI_Get. For machines where MPI is the only fabric layer
  * at hand.
  *
- * Validation: the owner's generation table is attached to the window too.
- * A get reads the bytes, flushes, then reads the object's generation: the
- * owner revokes before its caller may free or reuse the memory, and
- * generations never return, so an unchanged generation read after the
- * bytes proves they were the object's (seqlock reader, one-sided). With
- * it the reader reads the slot's extent (address, length) from a table
- * attached too: a proxy naming other bytes is CORRUPT.
+ * Validation: the owner keeps a record per slot (generation, address,
+ * length), attached to the window too. A get reads the bytes, flushes,
+ * then reads the slot's record: the owner revokes it before its caller
+ * may free or reuse the memory, and generations never return, so an
+ * unchanged generation read after the bytes proves they were the object's
+ * (seqlock reader, one-sided), and a proxy naming other bytes than the
+ * record's is CORRUPT. (The core's generation table, which readers on the
+ * owner's node map, stays attached too: a proxy names it.)
  *
  * Gets are non-blocking: get issues the bytes and queues the request;
  * progress settles every queued get together, one flush per target for
- * the bytes and one for the generations (read as one span per target when
+ * the bytes and one for the records (read as one span per target when
  * the slots are near), so a window of resolves costs two round trips per
  * target, not two per get. An object read again and again is leased
  * (mpi_lease.c): then its bytes alone, one round trip, are enough. */
@@ -24,7 +25,7 @@
 
 #define CHUNK    (1u << 30)
 #define ALIGN    64
-#define GSPAN    512 /* slots read as one span of the generation table, at most */
+#define GSPAN    512 /* slots read as one span of the records, at most */
 
 static int settle_pending(pxs_mpi_t *m);
 
@@ -102,12 +103,10 @@ void pxs__mpi_conn_free(pxs_mpi_t *m)
     free(m->pool);
     free(m->regions);
     free(m->gbuf);
-    free(m->xbuf);
     pthread_mutex_destroy(&m->pend_lock);
     m->pool = NULL;
     m->regions = NULL;
     m->gbuf = NULL;
-    m->xbuf = NULL;
     m->gbuf_cap = 0;
     m->nregions = 0;
     m->tab_attached = NULL;
@@ -217,16 +216,23 @@ static bool in_pool(const pxs_mpi_t *m, const void *addr, size_t len)
 
 /* --- exposing memory ------------------------------------------------------- */
 
-/* What o's proxy may name, written before the proxy exists (the core
- * publishes the generation after mem_reg and pack), rewritten only by the
- * next object of the slot, after this one's revocation. */
-static void note_extent(pxs_mpi_t *m, const pxs_object_t *o)
+/* A slot's record (generation, address, length), what MPI readers read
+ * for the object: set at pack, before the proxy exists, and revoked first
+ * thing at mem_dereg, before the memory may go. The generation is stored
+ * last and cleared first, so a record read with the proxy's generation
+ * names the object's bytes. */
+static void record_set(pxs_mpi_t *m, const pxs_object_t *o, uint64_t addr)
 {
-    if (!m->ext) return;
-    MPI_Aint a = 0;
-    MPI_Get_address(o->addr, &a);
-    m->ext[2 * (size_t)o->slot] = (uint64_t)a;
-    m->ext[2 * (size_t)o->slot + 1] = o->len;
+    if (!m->rec) return;
+    uint64_t *r = m->rec + (size_t)o->slot * PXS_MPI_REC;
+    r[1] = addr;
+    r[2] = o->len;
+    __atomic_store_n(&r[0], o->gen, __ATOMIC_RELEASE);
+}
+
+static void record_revoke(pxs_mpi_t *m, const pxs_object_t *o)
+{
+    if (m->rec) __atomic_store_n(&m->rec[(size_t)o->slot * PXS_MPI_REC], 0, __ATOMIC_RELEASE);
 }
 
 static pxs_status_t mc_mem_reg(pxs_conn_t *c, pxs_object_t *o)
@@ -234,11 +240,7 @@ static pxs_status_t mc_mem_reg(pxs_conn_t *c, pxs_object_t *o)
     pxs_mpi_t *m = c->priv;
     if (o->memtype != PXS_MEMTYPE_HOST) return PXS_ERR_UNSUPPORTED;
     if (!m->win_open) return PXS_ERR_UNREACHABLE;
-    if (o->len == 0) return PXS_OK;
-    if (in_pool(m, o->addr, o->len)) {
-        note_extent(m, o);
-        return PXS_OK;
-    }
+    if (o->len == 0 || in_pool(m, o->addr, o->len)) return PXS_OK;
     if (!m->osc_checks && !m->lease_us) {
         /* lease_first: without a lease a reader racing the evict could
          * make this rank's MPI copy from memory its caller freed. */
@@ -251,7 +253,6 @@ static pxs_status_t mc_mem_reg(pxs_conn_t *c, pxs_object_t *o)
         pxs_mpi_region_t *r = &m->regions[i];
         if (s >= r->start && e <= r->end) {
             r->refs++;
-            note_extent(m, o);
             return PXS_OK;
         }
         if (s < r->end && e > r->start) {
@@ -269,7 +270,6 @@ static pxs_status_t mc_mem_reg(pxs_conn_t *c, pxs_object_t *o)
     int rc = MPI_Win_attach(m->win, o->addr, (MPI_Aint)o->len);
     if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "MPI_Win_attach");
     m->regions[m->nregions++] = (pxs_mpi_region_t){s, e, 1};
-    note_extent(m, o);
     pxs_debug("mpi: attached [%p, +%zu)", o->addr, o->len);
     return PXS_OK;
 }
@@ -278,6 +278,7 @@ static void mc_mem_dereg(pxs_conn_t *c, pxs_object_t *o)
 {
     pxs_mpi_t *m = c->priv;
     if (!m->pool && !m->regions) return; /* window already gone */
+    record_revoke(m, o); /* for MPI readers (the core revoked for the others) */
     if (o->len == 0) return;
     pxs__mpi_lease_wait(m, o); /* before the memory may be reused */
     if (in_pool(m, o->addr, o->len)) {
@@ -307,6 +308,7 @@ static pxs_status_t mc_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *blob,
     pxs_wr32(blob + 8, (uint32_t)m->rank);
     pxs_wr32(blob + 12, tab_of(c)->hdr->nslots);
     pxs_wr64(blob + 16, (uint64_t)data);
+    record_set(m, o, (uint64_t)data);
     pxs_wr64(blob + 24, (uint64_t)tab);
     /* The object as the shm connector names it: readers on this node read
      * it without MPI (node_get). */
@@ -328,7 +330,7 @@ static pxs_status_t mc_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *blob,
 typedef struct {
     int rank;
     uint64_t data, tab;
-    uint64_t ext;            /* the owner's extents */
+    uint64_t rec;            /* the owner's slot records */
     uint64_t ltab, lease_ns; /* the owner's lease words and lease; 0: none */
     const uint8_t *sb; /* PXS_MPI_BLOB_NODE: the shm blob, else NULL */
     bool attach;       /* sb names ordinary memory (read by attach) */
@@ -371,27 +373,33 @@ static pxs_status_t blob_parse(pxs_conn_t *c, const pxs_pdesc_t *p, blob_t *b)
         pxs_debug("mpi proxy's bytes cross the edge of rank %u's pool", w.rank);
         return PXS_ERR_CORRUPT;
     }
-    *b = (blob_t){.rank = (int)w.rank, .data = w.data, .tab = w.tab, .ext = t->ext, .ltab = w.ltab,
+    *b = (blob_t){.rank = (int)w.rank, .data = w.data, .tab = w.tab, .rec = t->rec, .ltab = w.ltab,
                   .lease_ns = (uint64_t)w.lease_us * 1000, .sb = w.sb,
                   .attach = w.attach, .pooled = pooled};
     return PXS_OK;
 }
 
-/* The generation of k's slot now (one round trip): OK while it is k's. */
-static pxs_status_t gen_now(pxs_mpi_t *m, const pxs_mpi_lkey_t *k)
+#define REC_BYTES (PXS_MPI_REC * 8)
+
+static MPI_Aint rec_at(uint64_t rec, uint32_t slot)
+{
+    return (MPI_Aint)(rec + (uint64_t)slot * REC_BYTES);
+}
+
+/* The generation of k's slot now (one round trip), in the owner's
+ * records at rec: OK while it is k's. */
+static pxs_status_t gen_now(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t rec)
 {
     uint64_t g = 0;
-    MPI_Aint at = (MPI_Aint)(k->tab + (uint64_t)k->slot * sizeof(uint64_t));
-    int rc = MPI_Get(&g, 8, MPI_BYTE, k->rank, at, 8, MPI_BYTE, m->win);
+    int rc = MPI_Get(&g, 8, MPI_BYTE, k->rank, rec_at(rec, k->slot), 8, MPI_BYTE, m->win);
     if (rc == MPI_SUCCESS) rc = MPI_Win_flush(k->rank, m->win);
     if (rc != MPI_SUCCESS) {
         pxs__mpi_status(rc, "MPI_Get (generation)");
         return PXS_ERR_UNREACHABLE;
     }
     if (g != k->gen)
-        pxs_debug("mpi: generation of slot %u at rank %d (table %llx) is %llu, proxy has %llu",
-                  k->slot, k->rank, (unsigned long long)k->tab, (unsigned long long)g,
-                  (unsigned long long)k->gen);
+        pxs_debug("mpi: generation of slot %u at rank %d is %llu, proxy has %llu", k->slot,
+                  k->rank, (unsigned long long)g, (unsigned long long)k->gen);
     return g == k->gen ? PXS_OK : PXS_ERR_EVICTED;
 }
 
@@ -403,49 +411,45 @@ static pxs_mpi_lkey_t key_of(const blob_t *b, const pxs_pdesc_t *p)
 static pxs_status_t read_gen(pxs_mpi_t *m, const blob_t *b, const pxs_pdesc_t *p)
 {
     pxs_mpi_lkey_t k = key_of(b, p);
-    return gen_now(m, &k);
+    return gen_now(m, &k, b->rec);
 }
 
-/* Does the owner's extent x (address, length) of the slot say the proxy
- * names its object's bytes? (Naming none reads nothing.) */
-static bool names_object(const uint64_t *x, const pxs_mpi_lkey_t *k)
+/* k's slot record r, read from the owner's records at rec: EVICTED
+ * unless its generation is k's; then CORRUPT unless the proxy names the
+ * object's bytes (naming none reads nothing): a forgery with a valid CRC.
+ * The record is set before the proxy exists, and its generation goes
+ * before the rest may change, so only a read torn across the revocation
+ * and the slot's next object could show k's generation with another
+ * extent: the generation, read again, tells (changed: EVICTED). */
+static pxs_status_t check_record(pxs_mpi_t *m, const uint64_t *r, const pxs_mpi_lkey_t *k,
+                                 uint64_t rec)
 {
-    return !k->size || (x[0] == k->data && x[1] == k->size);
-}
-
-/* An extent that differs, read with a generation that held: it may be a
- * later object's, read after a revocation that the generation read came
- * too early to see. The generation, read again, tells: changed, EVICTED;
- * else the proxy names other bytes than its object's (a forgery with a
- * valid CRC), CORRUPT. */
-static pxs_status_t extent_differs(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, const uint64_t *x)
-{
-    pxs_status_t st = gen_now(m, k);
+    if (r[0] != k->gen) {
+        pxs_debug("mpi: generation of slot %u at rank %d is %llu, proxy has %llu", k->slot,
+                  k->rank, (unsigned long long)r[0], (unsigned long long)k->gen);
+        return PXS_ERR_EVICTED;
+    }
+    if (!k->size || (r[1] == k->data && r[2] == k->size)) return PXS_OK;
+    pxs_status_t st = gen_now(m, k, rec);
     if (st != PXS_OK) return st;
     pxs_debug("mpi proxy names [%llx, +%llu), slot %u of rank %d is [%llx, +%llu)",
               (unsigned long long)k->data, (unsigned long long)k->size, k->slot, k->rank,
-              (unsigned long long)x[0], (unsigned long long)x[1]);
+              (unsigned long long)r[1], (unsigned long long)r[2]);
     return PXS_ERR_CORRUPT;
 }
 
-/* The generation and the extent of k's slot, one flush. */
-static pxs_status_t read_slot(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t ext)
+/* k's slot record, one round trip. */
+static pxs_status_t read_slot(pxs_mpi_t *m, const pxs_mpi_lkey_t *k, uint64_t rec)
 {
-    uint64_t g = 0, x[2] = {0, 0};
-    int rc = MPI_Get(&g, 8, MPI_BYTE, k->rank, (MPI_Aint)(k->tab + (uint64_t)k->slot * 8), 8,
-                     MPI_BYTE, m->win);
-    if (rc == MPI_SUCCESS) {
-        rc = MPI_Get(x, 16, MPI_BYTE, k->rank, (MPI_Aint)(ext + (uint64_t)k->slot * 16), 16,
-                     MPI_BYTE, m->win);
-        int frc = MPI_Win_flush(k->rank, m->win); /* g is written no more after it */
-        if (rc == MPI_SUCCESS) rc = frc;
-    }
+    uint64_t r[PXS_MPI_REC] = {0};
+    int rc = MPI_Get(r, REC_BYTES, MPI_BYTE, k->rank, rec_at(rec, k->slot), REC_BYTES, MPI_BYTE,
+                     m->win);
+    if (rc == MPI_SUCCESS) rc = MPI_Win_flush(k->rank, m->win);
     if (rc != MPI_SUCCESS) {
-        pxs__mpi_status(rc, "MPI_Get (generation, extent)");
+        pxs__mpi_status(rc, "MPI_Get (slot record)");
         return PXS_ERR_UNREACHABLE;
     }
-    if (g != k->gen) return PXS_ERR_EVICTED;
-    return names_object(x, k) ? PXS_OK : extent_differs(m, k, x);
+    return check_record(m, r, k, rec);
 }
 
 /* A get in flight, in its request's scratch. */
@@ -455,9 +459,9 @@ typedef struct {
     uint32_t slot;
     uint64_t tab, gen;     /* the owner's generation table; the proxy's */
     uint64_t data, size;   /* the bytes the proxy names */
-    uint64_t ext;          /* the owner's extents */
+    uint64_t rec;          /* the owner's slot records */
     pxs_status_t st;       /* while settling: PXS_INPROGRESS or the failure */
-    size_t gi;             /* its generation's index in m->gbuf (extent's: m->xbuf, 2x) */
+    size_t gi;             /* its record's index in m->gbuf (PXS_MPI_REC words each) */
     uint32_t lo, span;     /* a group's leader: slots [lo, +span) in one get */
     bool flushed, grouped, lead, in_span;
     /* Leases (mpi_lease.c): the plan; exp of one held; renew and mark
@@ -532,7 +536,7 @@ static void lease_issue(pxs_mpi_t *m, const blob_t *b, mc_req_t *q)
     } else if (q->renew) {
         q->t0 = now;
         rc = MPI_Get(&q->rgen, 8, MPI_BYTE, q->rank,
-                     (MPI_Aint)(q->tab + (uint64_t)q->slot * sizeof(uint64_t)), 8, MPI_BYTE,
+                     rec_at(q->rec, q->slot), 8, MPI_BYTE,
                      m->win);
     }
     if (rc != MPI_SUCCESS) {
@@ -555,13 +559,13 @@ static pxs_status_t flush_one(pxs_mpi_t *m, int rank, const char *what)
 /* Under a component that serves a get at whatever address it names
  * (osc/pt2pt), a get of a zero-copy object's memory, which its owner's
  * caller may free once it is evicted, is issued only while the reader
- * holds a lease on exactly the bytes the owner's extents give that
+ * holds a lease on exactly the bytes the slot's record gives that
  * object: the owner then keeps that memory lease_us after the
  * revocation, serving gets while it waits (pxs__mpi_lease_wait). A get
  * issued before the lease's end (t0 + lease_us / 2) has lease_us / 2 to
  * reach the owner. Taking one costs the first read of an object two round
  * trips before its bytes (the lease word raised and flushed, then the
- * generation and the extent read, as the bytes' epoch does it elsewhere,
+ * slot's record read, as the bytes' epoch does it elsewhere,
  * see mpi_lease.c) and saves the generation read after them: three in
  * all instead of two. One that ran out costs the generation read. A
  * revoked object is EVICTED, and a proxy naming other bytes than its
@@ -586,7 +590,7 @@ static pxs_status_t lease_first(pxs_mpi_t *m, const blob_t *b, const pxs_pdesc_t
         if ((st = flush_one(m, b->rank, "MPI_Win_flush (lease)")) != PXS_OK) return st;
     }
     uint64_t t0 = pxs__now_ns();
-    if ((st = read_slot(m, &k, b->ext)) != PXS_OK) {
+    if ((st = read_slot(m, &k, b->rec)) != PXS_OK) {
         pxs__mpi_lease_drop(m, &k);
         return st;
     }
@@ -620,7 +624,7 @@ static pxs_status_t mc_get(pxs_conn_t *c, const pxs_pdesc_t *p, void *dst, pxs_r
     }
     mc_req_t *q = rq(req);
     *q = (mc_req_t){.rank = b.rank, .slot = p->slot, .tab = b.tab, .gen = p->gen,
-                    .data = b.data, .size = p->size, .ext = b.ext, .lease_ns = b.lease_ns};
+                    .data = b.data, .size = p->size, .rec = b.rec, .lease_ns = b.lease_ns};
     lease_issue(m, &b, q);
     /* Queued only once its bytes are issued: a flush that a concurrent
      * progress makes before this point is simply repeated. */
@@ -727,10 +731,9 @@ static int settle(pxs_mpi_t *m, pxs_request_t *batch)
     leased_bytes(m, batch);
     size_t n = place_generations(batch);
     if (n > m->gbuf_cap) {
-        uint64_t *g = realloc(m->gbuf, n * sizeof *g), *x = NULL;
-        if (g) m->gbuf = g;
-        if (g && (x = realloc(m->xbuf, 2 * n * sizeof *x))) {
-            m->xbuf = x;
+        uint64_t *g = realloc(m->gbuf, n * PXS_MPI_REC * sizeof *g);
+        if (g) {
+            m->gbuf = g;
             m->gbuf_cap = n;
         } else {
             for (pxs_request_t *r = batch; r; r = rq(r)->next)
@@ -743,19 +746,11 @@ static int settle(pxs_mpi_t *m, pxs_request_t *batch)
         if (q->st != PXS_INPROGRESS || (q->in_span && !q->lead)) continue;
         uint32_t first = q->in_span ? q->lo : q->slot, cnt = q->in_span ? q->span : 1;
         size_t at = q->in_span ? q->gi - (q->slot - q->lo) : q->gi;
-        MPI_Aint where = (MPI_Aint)(q->tab + (uint64_t)first * sizeof(uint64_t));
-        int rc = MPI_Get(m->gbuf + at, (int)(cnt * 8), MPI_BYTE, q->rank, where, (int)(cnt * 8),
-                         MPI_BYTE, m->win);
-        if (rc == MPI_SUCCESS) {
-            rc = MPI_Get(m->xbuf + 2 * at, (int)(cnt * 16), MPI_BYTE, q->rank,
-                         (MPI_Aint)(q->ext + (uint64_t)first * 16), (int)(cnt * 16), MPI_BYTE,
-                         m->win);
-            /* The group fails: its flush below is skipped, so the get of
-             * its generations must be complete now. */
-            if (rc != MPI_SUCCESS) MPI_Win_flush(q->rank, m->win);
-        }
+        int bytes = (int)(cnt * REC_BYTES);
+        int rc = MPI_Get(m->gbuf + at * PXS_MPI_REC, bytes, MPI_BYTE, q->rank,
+                         rec_at(q->rec, first), bytes, MPI_BYTE, m->win);
         if (rc != MPI_SUCCESS) {
-            pxs__mpi_status(rc, "MPI_Get (generation, extent)");
+            pxs__mpi_status(rc, "MPI_Get (slot records)");
             if (q->in_span) fail_group(r, PXS_ERR_UNREACHABLE);
             else q->st = PXS_ERR_UNREACHABLE;
         }
@@ -767,15 +762,9 @@ static int settle(pxs_mpi_t *m, pxs_request_t *batch)
         next = q->next; /* a completed request may be freed at once */
         pxs_status_t st = q->st;
         if (st == PXS_INPROGRESS) {
-            st = m->gbuf[q->gi] == q->gen ? PXS_OK : PXS_ERR_EVICTED;
             pxs_mpi_lkey_t k = lkey(q);
-            if (st == PXS_OK && !names_object(m->xbuf + 2 * q->gi, &k)) {
-                st = extent_differs(m, &k, m->xbuf + 2 * q->gi);
-                if (st != PXS_OK) pxs__mpi_lease_drop(m, &k);
-            } else if (st != PXS_OK) {
-                pxs_debug("mpi: generation of slot %u at rank %d is %llu, proxy has %llu",
-                          q->slot, q->rank, (unsigned long long)m->gbuf[q->gi],
-                          (unsigned long long)q->gen);
+            st = check_record(m, m->gbuf + q->gi * PXS_MPI_REC, &k, q->rec);
+            if (st != PXS_OK) {
                 pxs__mpi_lease_drop(m, &k);
             } else if (q->plan != PXS_MPI_LEASE_NONE) {
                 /* The lease word was raised and flushed before this read. */
@@ -837,7 +826,7 @@ static pxs_status_t mc_check(pxs_conn_t *c, const pxs_pdesc_t *p)
     if (st != PXS_OK) return st;
     if ((st = node_get(m, p, &b, NULL)) != PXS_ERR_UNSUPPORTED) return st;
     pxs_mpi_lkey_t k = key_of(&b, p);
-    return read_slot(m, &k, b.ext);
+    return read_slot(m, &k, b.rec);
 }
 
 /* Handles: objects of an owner on this node are read as node_get reads

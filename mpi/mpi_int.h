@@ -78,8 +78,7 @@ struct pxs_mpi {
      * under it). */
     pthread_mutex_t pend_lock;
     pxs_request_t *pend_head, *pend_tail;
-    uint64_t *gbuf;             /* generations read back by one progress */
-    uint64_t *xbuf;             /* ... and the extents ([gbuf_cap][2]) */
+    uint64_t *gbuf;             /* records read back by one progress ([gbuf_cap][3]) */
     size_t gbuf_cap;
     pxs_conn_node_t node_rd;    /* same-node reads, without MPI (mpi_conn.c, node_get) */
     _Atomic bool node_attach;   /* ... of user buffers too: attach permitted here */
@@ -89,11 +88,11 @@ struct pxs_mpi {
     uint32_t nslots;
     uint64_t *ltab;             /* [nslots] */
     bool ltab_attached;
-    /* [nslots][2]: the address and length of each slot's object,
-     * attached, written at mem_reg, before its proxy exists: a reader
-     * reads them with the generation (mpi_conn.c), so a proxy forged to
-     * name other bytes is CORRUPT. */
-    uint64_t *ext;
+    /* [nslots][PXS_MPI_REC]: each slot's record, attached: its object's
+     * generation (0: none), address and length (mpi_conn.c). What MPI
+     * readers read for the generation, with the extent in the same get,
+     * so a proxy forged to name other bytes is CORRUPT. */
+    uint64_t *rec;
     struct pxs_mpi_lease *lcache;
     pthread_mutex_t lease_lock; /* lcache */
     struct pxs_mpi_tables *peers; /* [size] */
@@ -103,6 +102,9 @@ struct pxs_mpi {
     bool leaving;
     struct pxs_mpi *next;       /* process-wide list, for the connector */
 };
+
+/* Words of a slot's record: generation, address, length. */
+#define PXS_MPI_REC 3
 
 /* MPI return code to a pxs status (and a log line). */
 pxs_status_t pxs__mpi_status(int rc, const char *what);
@@ -147,7 +149,7 @@ typedef enum {
 typedef struct pxs_mpi_tables {
     uint64_t tab, ltab;         /* window addresses: generations, lease words (0: none) */
     uint64_t pool, pool_size;   /* ... the pool of copying puts (attached for good) */
-    uint64_t ext;               /* ... the objects' extents */
+    uint64_t rec;               /* ... the slots' records */
     uint32_t slots, lease_us;   /* 0, 0: that rank has no "mpi" store */
 } pxs_mpi_tables_t;
 /* The lease words (with lease_us) and the reader's cache. */

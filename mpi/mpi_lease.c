@@ -51,16 +51,17 @@ pxs_status_t pxs__mpi_lease_setup(pxs_mpi_t *m, uint32_t nslots)
     if (!(m->lcache = calloc(NLEASE, sizeof *m->lcache))) return PXS_ERR_NO_MEMORY;
     pthread_mutex_init(&m->lease_lock, NULL);
     m->nslots = nslots;
-    if (!(m->ext = calloc(nslots ? 2 * (size_t)nslots : 2, sizeof *m->ext))) {
+    size_t nrec = (size_t)(nslots ? nslots : 1) * PXS_MPI_REC;
+    if (!(m->rec = calloc(nrec, sizeof *m->rec))) {
         pxs__mpi_lease_free(m);
         return PXS_ERR_NO_MEMORY;
     }
-    int rc = MPI_Win_attach(m->win, m->ext, (MPI_Aint)(2 * (size_t)nslots * sizeof *m->ext));
+    int rc = MPI_Win_attach(m->win, m->rec, (MPI_Aint)(nrec * sizeof *m->rec));
     if (rc != MPI_SUCCESS) {
-        free(m->ext);
-        m->ext = NULL;
+        free(m->rec);
+        m->rec = NULL;
         pxs__mpi_lease_free(m);
-        return pxs__mpi_status(rc, "MPI_Win_attach (extents)");
+        return pxs__mpi_status(rc, "MPI_Win_attach (slot records)");
     }
     if (!m->lease_us) return PXS_OK;
     if (!(m->ltab = calloc(nslots ? nslots : 1, sizeof *m->ltab))) {
@@ -88,9 +89,9 @@ pxs_status_t pxs__mpi_tables_exchange(pxs_mpi_t *m, bool ok)
             mine.ltab = (uint64_t)a;
             mine.lease_us = m->lease_us;
         }
-        if (m->ext) {
-            MPI_Get_address(m->ext, &a);
-            mine.ext = (uint64_t)a;
+        if (m->rec) {
+            MPI_Get_address(m->rec, &a);
+            mine.rec = (uint64_t)a;
         }
         if (m->pool) {
             MPI_Get_address(m->pool, &a);
@@ -111,9 +112,9 @@ void pxs__mpi_lease_free(pxs_mpi_t *m)
     free(m->peers);
     m->peers = NULL;
     if (m->ltab_attached) MPI_Win_detach(m->win, m->ltab);
-    if (m->ext) MPI_Win_detach(m->win, m->ext);
-    free(m->ext);
-    m->ext = NULL;
+    if (m->rec) MPI_Win_detach(m->win, m->rec);
+    free(m->rec);
+    m->rec = NULL;
     if (m->lcache) pthread_mutex_destroy(&m->lease_lock);
     m->ltab_attached = false;
     free(m->ltab);
@@ -209,9 +210,9 @@ _Thread_local bool pxs__mpi_evict_acked;
 void pxs__mpi_lease_wait(pxs_mpi_t *m, const pxs_object_t *o)
 {
     if (!m->ltab || !o->gen || pxs__mpi_evict_acked) return;
-    /* The revocation (a store to the generation table) comes before this
-     * load of the lease word, as a reader's mark comes before its read of
-     * the generation: one of the two sees the other. */
+    /* The revocation (a store to the slot's record, mem_dereg) comes
+     * before this load of the lease word, as a reader's mark comes before
+     * its read of the generation: one of the two sees the other. */
     atomic_thread_fence(memory_order_seq_cst);
     if (m->epoch) MPI_Win_sync(m->win);
     uint64_t word = __atomic_load_n(&m->ltab[o->slot], __ATOMIC_ACQUIRE);
