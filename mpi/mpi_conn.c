@@ -92,6 +92,7 @@ void pxs__mpi_conn_free(pxs_mpi_t *m)
     for (uint32_t i = 0; i < m->nregions; i++)
         MPI_Win_detach(m->win, (void *)m->regions[i].start);
     if (m->tab_attached) MPI_Win_detach(m->win, (void *)m->tab_attached);
+    if (m->rec) MPI_Win_detach(m->win, m->rec);
     pxs__mpi_lease_free(m);
     if (m->pool) MPI_Win_detach(m->win, m->pool);
     MPI_Win_free(&m->win);
@@ -103,10 +104,12 @@ void pxs__mpi_conn_free(pxs_mpi_t *m)
     free(m->pool);
     free(m->regions);
     free(m->gbuf);
+    free(m->rec);
     pthread_mutex_destroy(&m->pend_lock);
     m->pool = NULL;
     m->regions = NULL;
     m->gbuf = NULL;
+    m->rec = NULL;
     m->gbuf_cap = 0;
     m->nregions = 0;
     m->tab_attached = NULL;
@@ -124,6 +127,14 @@ static pxs_status_t mc_init(pxs_conn_t *c)
     if (rc != MPI_SUCCESS) return pxs__mpi_status(rc, "MPI_Win_attach (generations)");
     m->tab_attached = (const void *)t->gens;
     c->priv = m;
+    size_t nrec = (size_t)t->hdr->nslots * PXS_MPI_REC;
+    if (!(m->rec = calloc(nrec, sizeof *m->rec))) return PXS_ERR_NO_MEMORY;
+    rc = MPI_Win_attach(m->win, m->rec, (MPI_Aint)(nrec * sizeof *m->rec));
+    if (rc != MPI_SUCCESS) {
+        free(m->rec);
+        m->rec = NULL;
+        return pxs__mpi_status(rc, "MPI_Win_attach (slot records)");
+    }
     pxs_status_t st = pxs__mpi_lease_setup(m, t->hdr->nslots);
     if (st != PXS_OK) return st;
     /* Same-node reads without MPI (node_get; PXS_MPI_NODE_MAP=0: off). */

@@ -65,6 +65,11 @@ struct pxs_mpi {
     uint8_t *pool;              /* attached once; copying puts land here */
     pxs_mpi_blk_t *pool_free;
     const void *tab_attached;   /* generation table, attached once */
+    /* [nslots][PXS_MPI_REC]: each slot's record, attached:
+     * its object's generation (0: none), address and length. What MPI
+     * readers read for the generation, with the extent in the same get,
+     * so a proxy forged to name other bytes is CORRUPT. */
+    uint64_t *rec;
     /* The window's one-sided component finds the attached region of every
      * address it is asked for (Open MPI's osc/rdma), so a get of memory
      * detached and freed fails at the origin. Others (osc/pt2pt: the
@@ -88,11 +93,6 @@ struct pxs_mpi {
     uint32_t nslots;
     uint64_t *ltab;             /* [nslots] */
     bool ltab_attached;
-    /* [nslots][PXS_MPI_REC]: each slot's record, attached: its object's
-     * generation (0: none), address and length (mpi_conn.c). What MPI
-     * readers read for the generation, with the extent in the same get,
-     * so a proxy forged to name other bytes is CORRUPT. */
-    uint64_t *rec;
     struct pxs_mpi_lease *lcache;
     pthread_mutex_t lease_lock; /* lcache */
     struct pxs_mpi_tables *peers; /* [size] */
@@ -135,9 +135,9 @@ typedef struct {
     uint32_t slot;
     uint64_t tab, gen;  /* the owner's generation table; the proxy's */
     uint64_t lease_ns;  /* the owner's lease (its blob); 0: none */
-    /* The bytes the proxy names: a lease is granted only once the owner's
-     * extent of the slot said they are the object's, and holds for them
-     * alone (a proxy forged to name others is another key). */
+    /* The bytes the proxy names: a lease is granted only once the slot's
+     * record said they are the object's, and holds for them alone (a
+     * proxy forged to name others is another key). */
     uint64_t data, size;
 } pxs_mpi_lkey_t;
 typedef enum {

@@ -51,24 +51,12 @@ pxs_status_t pxs__mpi_lease_setup(pxs_mpi_t *m, uint32_t nslots)
     if (!(m->lcache = calloc(NLEASE, sizeof *m->lcache))) return PXS_ERR_NO_MEMORY;
     pthread_mutex_init(&m->lease_lock, NULL);
     m->nslots = nslots;
-    size_t nrec = (size_t)(nslots ? nslots : 1) * PXS_MPI_REC;
-    if (!(m->rec = calloc(nrec, sizeof *m->rec))) {
-        pxs__mpi_lease_free(m);
-        return PXS_ERR_NO_MEMORY;
-    }
-    int rc = MPI_Win_attach(m->win, m->rec, (MPI_Aint)(nrec * sizeof *m->rec));
-    if (rc != MPI_SUCCESS) {
-        free(m->rec);
-        m->rec = NULL;
-        pxs__mpi_lease_free(m);
-        return pxs__mpi_status(rc, "MPI_Win_attach (slot records)");
-    }
     if (!m->lease_us) return PXS_OK;
     if (!(m->ltab = calloc(nslots ? nslots : 1, sizeof *m->ltab))) {
         pxs__mpi_lease_free(m);
         return PXS_ERR_NO_MEMORY;
     }
-    rc = MPI_Win_attach(m->win, m->ltab, (MPI_Aint)(nslots * sizeof *m->ltab));
+    int rc = MPI_Win_attach(m->win, m->ltab, (MPI_Aint)(nslots * sizeof *m->ltab));
     if (rc != MPI_SUCCESS) {
         pxs__mpi_lease_free(m);
         return pxs__mpi_status(rc, "MPI_Win_attach (lease words)");
@@ -112,9 +100,6 @@ void pxs__mpi_lease_free(pxs_mpi_t *m)
     free(m->peers);
     m->peers = NULL;
     if (m->ltab_attached) MPI_Win_detach(m->win, m->ltab);
-    if (m->rec) MPI_Win_detach(m->win, m->rec);
-    free(m->rec);
-    m->rec = NULL;
     if (m->lcache) pthread_mutex_destroy(&m->lease_lock);
     m->ltab_attached = false;
     free(m->ltab);

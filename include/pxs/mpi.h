@@ -216,7 +216,9 @@ MPI_Datatype pxs_mpi_proxy_datatype(void);
 
 /** Send len bytes to dest: by value when len <= eager_max (and one MPI
  *  message carries it: len <= INT_MAX - 16), else as a proxy (zero-copy
- *  put into the store of params.connector); the receiver pulls the bytes
+ *  put into the store of params.connector; by value at every size where
+ *  that is the "mpi" connector and it refuses zero-copy puts: lease_us 0
+ *  under a component other than osc/rdma); the receiver pulls the bytes
  *  and acknowledges, then the object is evicted. Returns when buf may be
  *  reused (as MPI_Send). No heap memory holds the bytes either way: a
  *  value past Open MPI's shared-memory eager limit goes from buf itself,
