@@ -306,6 +306,26 @@ static void mc_mem_dereg(pxs_conn_t *c, pxs_object_t *o)
     }
 }
 
+/* A store closes: its evicts note their leases' end and the close waits
+ * once, when every object is revoked (N x lease_us before). The memory is
+ * not reused meanwhile: the caller's buffers are not given back before
+ * pxs_store_close returns, and the pool's blocks are taken again only
+ * under the context's lock, which the close holds. Regions detach at
+ * once, as at finalize: a leaseholder's get refused by then finds the
+ * record revoked (EVICTED). */
+static void mc_dereg_begin(pxs_conn_t *c)
+{
+    pxs_mpi_t *m = c->priv;
+    m->closing = true;
+}
+
+static void mc_dereg_end(pxs_conn_t *c)
+{
+    pxs_mpi_t *m = c->priv;
+    m->closing = false;
+    if (!m->leaving) pxs__mpi_lease_wait_until(m, m->lease_end);
+}
+
 static pxs_status_t mc_pack(pxs_conn_t *c, const pxs_object_t *o, uint8_t *blob, size_t cap,
                             size_t *len_p)
 {
@@ -895,4 +915,6 @@ const pxs_conn_ops_t pxs__conn_mpi_ops = {
     .read = mc_hread,
     .close = mc_hclose,
     .get_now = mc_get_now,
+    .dereg_begin = mc_dereg_begin,
+    .dereg_end = mc_dereg_end,
 };

@@ -96,7 +96,8 @@ struct pxs_mpi {
     struct pxs_mpi_lease *lcache;
     pthread_mutex_t lease_lock; /* lcache */
     struct pxs_mpi_tables *peers; /* [size] */
-    uint64_t lease_end;         /* leaving: the last lease of an object evicted */
+    uint64_t lease_end;         /* leaving, closing: the last lease of an object evicted */
+    bool closing;               /* a store's evicts (dereg_begin..end): wait once */
 
     MPI_Request fin_req;        /* finalize barrier in flight */
     bool leaving;
@@ -173,7 +174,8 @@ void pxs__mpi_lease_drop(pxs_mpi_t *m, const pxs_mpi_lkey_t *k);
 /* Owner, after revoking o: wait out a lease that may be held on it. While
  * leaving (pxs_mpi_finalize) only note its end in m->lease_end: the
  * windows go after every rank left, and finalize waits it out itself if
- * it returns before that (pxs__mpi_lease_wait_until). */
+ * it returns before that (pxs__mpi_lease_wait_until). While closing a
+ * store, note it too: the close waits once, at its end (mc_dereg_end). */
 void pxs__mpi_lease_wait(pxs_mpi_t *m, const pxs_object_t *o);
 /* Set by pxs_mpi_send (this thread only) around the evict of a proxy its
  * receiver acknowledged: nobody else ever had that proxy, and its

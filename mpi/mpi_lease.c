@@ -205,7 +205,7 @@ void pxs__mpi_lease_wait(pxs_mpi_t *m, const pxs_object_t *o)
     uint64_t until = pxs__now_ns() + (uint64_t)m->lease_us * 1000;
     pxs_debug("mpi: slot %u was leased: its memory stays %u us after the evict", o->slot,
               m->lease_us);
-    if (m->leaving) {
+    if (m->leaving || m->closing) {
         if (until > m->lease_end) m->lease_end = until;
         return;
     }

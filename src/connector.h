@@ -97,6 +97,13 @@ typedef struct pxs_conn_ops {
      * with two ways to an object may then take the one that answers a
      * lone get sooner (ucx.c, pace). */
     pxs_status_t (*get_now)(pxs_conn_t *conn, const pxs_pdesc_t *p, void *dst, bool waited);
+    /* Optional: a store closes (pxs_store_close, under the context's lock).
+     * Every mem_dereg between dereg_begin and dereg_end is one of its
+     * evicts, and the memory of those objects is reused only after
+     * dereg_end returns: a connector whose evict waits before that reuse
+     * (mpi's leases) waits there once for all of them, not once each. */
+    void (*dereg_begin)(pxs_conn_t *conn);
+    void (*dereg_end)(pxs_conn_t *conn);
 } pxs_conn_ops_t;
 
 struct pxs_conn {

@@ -55,8 +55,11 @@ void pxs__object_evict(pxs_object_t *o)
 void pxs__store_evict_all(pxs_store_t *store)
 {
     pxs_context_t *ctx = store->ctx;
+    const pxs_conn_ops_t *ops = store->conn->ops;
+    if (ops->dereg_begin) ops->dereg_begin(store->conn);
     for (uint32_t i = 0; store->nobjects && i < ctx->max_objects; i++)
         if (ctx->objs[i].store == store) pxs__object_evict(&ctx->objs[i]);
+    if (ops->dereg_end) ops->dereg_end(store->conn);
 }
 
 void pxs_store_close(pxs_store_t *store)

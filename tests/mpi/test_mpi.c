@@ -623,6 +623,72 @@ static double timed_evict(pxs_store_t *st, const pxs_proxy_t *p)
     return MPI_Wtime() - t;
 }
 
+/* A store of the "mpi" connector closes with K leased objects in it:
+ * the close waits their leases out once (at least lease_us, less than
+ * K / 2 x lease_us), and only then may their pool blocks hold new bytes:
+ * the readers, reading all K meanwhile, get the old bytes or EVICTED. */
+static void closing_leased(pxs_context_t *ctx, pxs_store_t *main_st, unsigned lease_us)
+{
+    enum { K = 8, N = 4096 };
+    static uint8_t buf[N], out[N];
+    pxs_put_params_t copy = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_COPY};
+    pxs_store_params_t sp = {.field_mask = PXS_STORE_PARAM_CONNECTOR, .connector = "mpi"};
+    pxs_store_t *us = NULL;
+    pxs_proxy_t old[K], fresh[K];
+    if (rank == 0) {
+        CHECK_ST(pxs_store_open(ctx, &sp, &us), PXS_OK);
+        for (int i = 0; i < K; i++) {
+            fill(buf, N, 60 + i);
+            CHECK_ST(pxs_put(us, buf, N, &copy, &old[i]), PXS_OK);
+        }
+    }
+    for (int i = 0; i < K; i++) {
+        CHECK_ST(pxs_mpi_bcast_proxy(&old[i], 0, MPI_COMM_WORLD), PXS_OK);
+        for (int r = 0; rank != 0 && r < 2; r++) /* leased from the second */
+            CHECK_ST(pxs_resolve(ctx, &old[i], out, N, NULL), PXS_OK);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        usleep(20 * 1000); /* the readers are at it */
+        double t = MPI_Wtime();
+        pxs_store_close(us);
+        t = MPI_Wtime() - t;
+        int reused = 0;
+        for (int i = 0; i < K; i++) {
+            fill(buf, N, 80 + i);
+            CHECK_ST(pxs_put(main_st, buf, N, &copy, &fresh[i]), PXS_OK);
+            for (int j = 0; j < K; j++)
+                reused += !memcmp(fresh[i].bytes + BLOB + 16, old[j].bytes + BLOB + 16, 8);
+        }
+        CHECK(t >= lease_us * 1e-6, "closing a store of leased objects took %.6f s", t);
+        CHECK(t < K / 2 * lease_us * 1e-6, "closing a store of %d leased objects took %.3f s", K,
+              t);
+        CHECK(reused > 0, "no pool block of the closed store held new bytes");
+    } else {
+        bool done[K] = {false};
+        int left = K, ok = 0;
+        double end = MPI_Wtime() + 30;
+        while (left && MPI_Wtime() < end) {
+            for (int i = 0; i < K; i++) {
+                if (done[i]) continue;
+                memset(out, 0, N);
+                pxs_status_t r = pxs_resolve(ctx, &old[i], out, N, NULL);
+                if (r == PXS_OK) {
+                    CHECK(same(out, N, 60 + i), "object %d of the closing store, read %d", i, ok);
+                    ok++;
+                    continue;
+                }
+                CHECK_ST(r, PXS_ERR_EVICTED);
+                done[i] = true;
+                left--;
+            }
+        }
+        CHECK(!left, "%d objects of the closed store still read", left);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    for (int i = 0; rank == 0 && i < K; i++) CHECK_ST(pxs_evict(main_st, &fresh[i]), PXS_OK);
+}
+
 /* Leases of the "mpi" connector (through MPI_Get: node map off). Rank 0
  * owns a copy in the connector's pool; the others read it a few times
  * (leased from the second), then keep reading while rank 0 evicts it and
@@ -701,6 +767,7 @@ static void leases(void)
     }
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) CHECK_ST(pxs_evict(st, &q), PXS_OK);
+    closing_leased(ctx, st, LEASE_US);
     /* Finalize evicts leased objects without waiting their leases out one
      * by one (K x lease_us): the windows go only once every rank left. */
     enum { K = 8 };
