@@ -61,7 +61,7 @@ pxs_status_t pxs__mpi_conn_setup(pxs_mpi_t *m)
     if (m->pool_size) {
         if (posix_memalign((void **)&m->pool, 4096, m->pool_size)) goto err;
         if (!(m->pool_free = malloc(sizeof *m->pool_free))) goto err;
-        *m->pool_free = (pxs_mpi_blk_t){0, m->pool_size, NULL};
+        *m->pool_free = (pxs_mpi_blk_t){0, m->pool_size, 0, NULL};
         rc = MPI_Win_attach(m->win, m->pool, (MPI_Aint)m->pool_size);
         if (rc != MPI_SUCCESS) {
             pxs__mpi_status(rc, "MPI_Win_attach (pool)");
@@ -82,6 +82,15 @@ err:
     return PXS_ERR_NO_MEMORY;
 }
 
+static void blk_list_free(pxs_mpi_blk_t **l)
+{
+    while (*l) {
+        pxs_mpi_blk_t *b = *l;
+        *l = b->next;
+        free(b);
+    }
+}
+
 void pxs__mpi_conn_free(pxs_mpi_t *m)
 {
     if (!m->win_open) return;
@@ -96,11 +105,9 @@ void pxs__mpi_conn_free(pxs_mpi_t *m)
     pxs__mpi_lease_free(m);
     if (m->pool) MPI_Win_detach(m->win, m->pool);
     MPI_Win_free(&m->win);
-    while (m->pool_free) {
-        pxs_mpi_blk_t *b = m->pool_free;
-        m->pool_free = b->next;
-        free(b);
-    }
+    blk_list_free(&m->pool_free);
+    blk_list_free(&m->pool_held);
+    m->pool_held_tail = NULL;
     free(m->pool);
     free(m->regions);
     free(m->gbuf);
@@ -160,35 +167,6 @@ static void mc_fini(pxs_conn_t *c)
 
 /* --- pool for copying puts: first fit, coalescing ----------------------- */
 
-static pxs_status_t mc_mem_alloc(pxs_conn_t *c, size_t len, void **ptr_p)
-{
-    pxs_mpi_t *m = c->priv;
-    size_t need = (len + ALIGN - 1) / ALIGN * ALIGN;
-    if (!need) need = ALIGN;
-    for (pxs_mpi_blk_t **pp = &m->pool_free; *pp; pp = &(*pp)->next) {
-        pxs_mpi_blk_t *b = *pp;
-        if (b->len < need) continue;
-        *ptr_p = m->pool + b->off;
-        b->off += need;
-        b->len -= need;
-        if (!b->len) {
-            *pp = b->next;
-            free(b);
-        }
-        return PXS_OK;
-    }
-    pxs_error("the mpi connector's pool (%zu bytes, PXS_MPI_POOL_SIZE) has no room for %zu",
-              m->pool_size, len);
-    return PXS_ERR_NO_RESOURCE;
-}
-
-static void mc_mem_free(pxs_conn_t *c, void *ptr)
-{
-    /* The core does not say how long the block was: it is the object's,
-     * freed with it, so mem_dereg (which knows) gives it back instead. */
-    (void)c, (void)ptr;
-}
-
 static void pool_give_back(pxs_mpi_t *m, size_t off, size_t len)
 {
     len = (len + ALIGN - 1) / ALIGN * ALIGN;
@@ -215,8 +193,80 @@ static void pool_give_back(pxs_mpi_t *m, size_t off, size_t len)
     }
     pxs_mpi_blk_t *b = malloc(sizeof *b);
     if (!b) return; /* the pool shrinks by one block rather than fail evict */
-    *b = (pxs_mpi_blk_t){off, len, next};
+    *b = (pxs_mpi_blk_t){off, len, 0, next};
     *pp = b;
+}
+
+/* Blocks of evicted copies whose leases ran out are free again. */
+static void pool_reclaim(pxs_mpi_t *m, uint64_t now)
+{
+    while (m->pool_held && m->pool_held->until <= now) {
+        pxs_mpi_blk_t *b = m->pool_held;
+        m->pool_held = b->next;
+        pool_give_back(m, b->off, b->len);
+        free(b);
+    }
+    if (!m->pool_held) m->pool_held_tail = NULL;
+}
+
+/* The block of an evicted copy: free now, or held until its lease (until,
+ * 0: none) is out. The pool is the connector's, so the evict need not
+ * wait as it must for a caller's buffer; the block is reused only after. */
+static void pool_release(pxs_mpi_t *m, size_t off, size_t len, uint64_t until)
+{
+    pxs_mpi_blk_t *b = until ? malloc(sizeof *b) : NULL;
+    if (!b) {
+        if (until) pxs__mpi_lease_wait_until(m, until); /* no memory to hold it */
+        pool_give_back(m, off, len);
+        return;
+    }
+    /* lease_us is fixed, so blocks come in expiry order. */
+    *b = (pxs_mpi_blk_t){off, len, until, NULL};
+    if (m->pool_held_tail) m->pool_held_tail->next = b;
+    else m->pool_held = b;
+    m->pool_held_tail = b;
+}
+
+static bool pool_take(pxs_mpi_t *m, size_t len, void **ptr_p)
+{
+    size_t need = (len + ALIGN - 1) / ALIGN * ALIGN;
+    if (!need) need = ALIGN;
+    for (pxs_mpi_blk_t **pp = &m->pool_free; *pp; pp = &(*pp)->next) {
+        pxs_mpi_blk_t *b = *pp;
+        if (b->len < need) continue;
+        *ptr_p = m->pool + b->off;
+        b->off += need;
+        b->len -= need;
+        if (!b->len) {
+            *pp = b->next;
+            free(b);
+        }
+        return true;
+    }
+    return false;
+}
+
+static pxs_status_t mc_mem_alloc(pxs_conn_t *c, size_t len, void **ptr_p)
+{
+    pxs_mpi_t *m = c->priv;
+    for (;;) {
+        if (m->pool_held) pool_reclaim(m, pxs__now_ns());
+        if (pool_take(m, len, ptr_p)) return PXS_OK;
+        if (!m->pool_held) break;
+        /* Room may come as leases run out (within lease_us): wait for the
+         * oldest, serving gets meanwhile where the component needs it. */
+        pxs__mpi_lease_wait_until(m, m->pool_held->until);
+    }
+    pxs_error("the mpi connector's pool (%zu bytes, PXS_MPI_POOL_SIZE) has no room for %zu",
+              m->pool_size, len);
+    return PXS_ERR_NO_RESOURCE;
+}
+
+static void mc_mem_free(pxs_conn_t *c, void *ptr)
+{
+    /* The core does not say how long the block was: it is the object's,
+     * freed with it, so mem_dereg (which knows) gives it back instead. */
+    (void)c, (void)ptr;
 }
 
 static bool in_pool(const pxs_mpi_t *m, const void *addr, size_t len)
@@ -291,11 +341,13 @@ static void mc_mem_dereg(pxs_conn_t *c, pxs_object_t *o)
     if (!m->pool && !m->regions) return; /* window already gone */
     record_revoke(m, o); /* for MPI readers (the core revoked for the others) */
     if (o->len == 0) return;
-    pxs__mpi_lease_wait(m, o); /* before the memory may be reused */
-    if (in_pool(m, o->addr, o->len)) {
-        if (o->copied) pool_give_back(m, (size_t)((uint8_t *)o->addr - m->pool), o->len);
+    if (o->copied && in_pool(m, o->addr, o->len)) { /* held, not waited for */
+        pool_release(m, (size_t)((uint8_t *)o->addr - m->pool), o->len,
+                     pxs__mpi_lease_end(m, o));
         return;
     }
+    pxs__mpi_lease_wait(m, o); /* before the caller may reuse its memory */
+    if (in_pool(m, o->addr, o->len)) return;
     uintptr_t s = (uintptr_t)o->addr, e = s + o->len;
     for (uint32_t i = 0; i < m->nregions; i++) {
         pxs_mpi_region_t *r = &m->regions[i];
@@ -306,11 +358,10 @@ static void mc_mem_dereg(pxs_conn_t *c, pxs_object_t *o)
     }
 }
 
-/* A store closes: its evicts note their leases' end and the close waits
- * once, when every object is revoked (N x lease_us before). The memory is
- * not reused meanwhile: the caller's buffers are not given back before
- * pxs_store_close returns, and the pool's blocks are taken again only
- * under the context's lock, which the close holds. Regions detach at
+/* A store closes: the evicts of its zero-copy objects note their leases'
+ * end and the close waits once, when every object is revoked (N x
+ * lease_us before), before the caller has its buffers back. (Copies wait
+ * for nothing: their blocks are held, pool_release.) Regions detach at
  * once, as at finalize: a leaseholder's get refused by then finds the
  * record revoked (EVICTED). */
 static void mc_dereg_begin(pxs_conn_t *c)

@@ -18,9 +18,12 @@ typedef struct {
     uint32_t refs;
 } pxs_mpi_region_t;
 
-/* A free block of the connector's attached pool (first fit, address order). */
+/* A block of the connector's attached pool: free (first fit, address
+ * order), or held (an evicted copy a reader may hold a lease on, in
+ * expiry order: free again from until, on the core's clock). */
 typedef struct pxs_mpi_blk {
     size_t off, len;
+    uint64_t until;
     struct pxs_mpi_blk *next;
 } pxs_mpi_blk_t;
 
@@ -64,6 +67,7 @@ struct pxs_mpi {
     size_t pool_size;
     uint8_t *pool;              /* attached once; copying puts land here */
     pxs_mpi_blk_t *pool_free;
+    pxs_mpi_blk_t *pool_held, *pool_held_tail; /* evicted copies, leases running */
     const void *tab_attached;   /* generation table, attached once */
     /* [nslots][PXS_MPI_REC]: each slot's record, attached:
      * its object's generation (0: none), address and length. What MPI
@@ -177,6 +181,9 @@ void pxs__mpi_lease_drop(pxs_mpi_t *m, const pxs_mpi_lkey_t *k);
  * it returns before that (pxs__mpi_lease_wait_until). While closing a
  * store, note it too: the close waits once, at its end (mc_dereg_end). */
 void pxs__mpi_lease_wait(pxs_mpi_t *m, const pxs_object_t *o);
+/* Owner, after revoking o: when its memory may be reused (0: now; no
+ * lease may be held on it). */
+uint64_t pxs__mpi_lease_end(pxs_mpi_t *m, const pxs_object_t *o);
 /* Set by pxs_mpi_send (this thread only) around the evict of a proxy its
  * receiver acknowledged: nobody else ever had that proxy, and its
  * receiver's gets are complete, so no lease on it is waited out. */

@@ -192,17 +192,23 @@ void pxs__mpi_lease_drop(pxs_mpi_t *m, const pxs_mpi_lkey_t *k)
 
 _Thread_local bool pxs__mpi_evict_acked;
 
-void pxs__mpi_lease_wait(pxs_mpi_t *m, const pxs_object_t *o)
+uint64_t pxs__mpi_lease_end(pxs_mpi_t *m, const pxs_object_t *o)
 {
-    if (!m->ltab || !o->gen || pxs__mpi_evict_acked) return;
+    if (!m->ltab || !o->gen || pxs__mpi_evict_acked) return 0;
     /* The revocation (a store to the slot's record, mem_dereg) comes
      * before this load of the lease word, as a reader's mark comes before
      * its read of the generation: one of the two sees the other. */
     atomic_thread_fence(memory_order_seq_cst);
     if (m->epoch) MPI_Win_sync(m->win);
     uint64_t word = __atomic_load_n(&m->ltab[o->slot], __ATOMIC_ACQUIRE);
-    if (word < o->gen) return;
-    uint64_t until = pxs__now_ns() + (uint64_t)m->lease_us * 1000;
+    if (word < o->gen) return 0;
+    return pxs__now_ns() + (uint64_t)m->lease_us * 1000;
+}
+
+void pxs__mpi_lease_wait(pxs_mpi_t *m, const pxs_object_t *o)
+{
+    uint64_t until = pxs__mpi_lease_end(m, o);
+    if (!until) return;
     pxs_debug("mpi: slot %u was leased: its memory stays %u us after the evict", o->slot,
               m->lease_us);
     if (m->leaving || m->closing) {

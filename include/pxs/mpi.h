@@ -86,15 +86,20 @@ typedef struct {
      *  "mpi". Env PXS_MPI_CONNECTOR (then for every rank). Copied. */
     const char *connector;
     /** Bytes of the "mpi" connector's attached pool for copying puts.
-     *  Default 64 MiB; env PXS_MPI_POOL_SIZE. */
+     *  The block of an evicted copy that may be leased is held until the
+     *  lease runs out (lease_us); a put that finds no room but held blocks
+     *  waits for them (at most lease_us), else it fails at once with
+     *  PXS_ERR_NO_RESOURCE. Default 64 MiB; env PXS_MPI_POOL_SIZE. */
     size_t pool_size;
     /** Lease of the "mpi" connector, in microseconds (0: none; at most
      *  10 s). An object that another rank reads a second time through
      *  MPI_Get is leased to it: while a lease holds, its gets take one
      *  round trip instead of two (the generation read after the bytes),
-     *  and in exchange evicting such an object waits this long before its
-     *  memory may be reused. Objects read once, or only by ranks on this
-     *  node, never make an evict wait. Default 1000; env PXS_MPI_LEASE_US.
+     *  and in exchange its memory is not reused for this long after the
+     *  evict: a zero-copy object's evict waits (once for all of a store
+     *  that pxs_store_close closes), a copy's evict returns at once and its
+     *  pool block is held (pool_size). Objects read once, or only by ranks
+     *  on this node, are never held. Default 1000; env PXS_MPI_LEASE_US.
      *  It applies to the objects this rank owns (their proxies carry it);
      *  every rank takes the leases that other owners grant. Under a
      *  one-sided component other than Open MPI's osc/rdma (osc/pt2pt,

@@ -42,9 +42,9 @@ pxs_status_t pxs_store_open(pxs_context_t *ctx, const pxs_store_params_t *params
  * Close a store, evicting every object still in it. NULL is ignored.
  * Proxies of its objects resolve to PXS_ERR_EVICTED afterwards, and the
  * caller may reuse the buffers of its zero-copy objects once it returns.
- * A store of the "mpi" connector whose objects other ranks hold leases on
- * waits once, lease_us after the last revocation (pxs_mpi_params_t), not
- * once per object. The store handle is freed.
+ * A store of the "mpi" connector with zero-copy objects that other ranks
+ * hold leases on waits once, lease_us after the last revocation
+ * (pxs_mpi_params_t), not once per object. The store handle is freed.
  * Thread safety per the context's thread mode; no other call may use the
  * store meanwhile or after.
  */

@@ -623,26 +623,58 @@ static double timed_evict(pxs_store_t *st, const pxs_proxy_t *p)
     return MPI_Wtime() - t;
 }
 
-/* A store of the "mpi" connector closes with K leased objects in it:
- * the close waits their leases out once (at least lease_us, less than
- * K / 2 x lease_us), and only then may their pool blocks hold new bytes:
- * the readers, reading all K meanwhile, get the old bytes or EVICTED. */
-static void closing_leased(pxs_context_t *ctx, pxs_store_t *main_st, unsigned lease_us)
+/* A reader, while the owner evicts n leased objects of len bytes: read
+ * each until it is EVICTED (bounded: 30 s). A read that succeeds must give
+ * the object's bytes (seeds[i]), whatever the owner does with their memory
+ * after the evict returns (its wait, its pool's hold). */
+static void read_until_evicted(pxs_context_t *ctx, const pxs_proxy_t *ps, const unsigned *seeds,
+                               int n, size_t len, const char *what)
 {
-    enum { K = 8, N = 4096 };
-    static uint8_t buf[N], out[N];
-    pxs_put_params_t copy = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_COPY};
-    pxs_store_params_t sp = {.field_mask = PXS_STORE_PARAM_CONNECTOR, .connector = "mpi"};
-    pxs_store_t *us = NULL;
-    pxs_proxy_t old[K], fresh[K];
-    if (rank == 0) {
-        CHECK_ST(pxs_store_open(ctx, &sp, &us), PXS_OK);
-        for (int i = 0; i < K; i++) {
-            fill(buf, N, 60 + i);
-            CHECK_ST(pxs_put(us, buf, N, &copy, &old[i]), PXS_OK);
+    static uint8_t out[1 << 16];
+    int left = n, ok = 0;
+    bool done[16] = {false};
+    CHECK(n <= 16 && len <= sizeof out, "%s: %d objects of %zu bytes", what, n, len);
+    double end = MPI_Wtime() + 30;
+    while (left && MPI_Wtime() < end) {
+        for (int i = 0; i < n; i++) {
+            if (done[i]) continue;
+            memset(out, 0, len);
+            pxs_status_t r = pxs_resolve(ctx, &ps[i], out, len, NULL);
+            if (r == PXS_OK) {
+                CHECK(same(out, len, seeds[i]), "%s: object %d, read %d gave other bytes", what,
+                      i, ok);
+                ok++;
+                continue;
+            }
+            CHECK(r == PXS_ERR_EVICTED, "%s: object %d ended %s after %d reads", what, i,
+                  pxs_strerror(r), ok);
+            done[i] = true;
+            left--;
         }
     }
+    CHECK(!left, "%s: %d objects still read after 30 s", what, left);
+}
+
+/* A store of the "mpi" connector closes with K leased zero-copy objects in
+ * it: the close waits their leases out once (at least lease_us, less than
+ * K / 2 x lease_us), and only then does the caller write new bytes into
+ * their buffers: the readers, reading all K meanwhile, get the old bytes or
+ * EVICTED. */
+static void closing_leased(pxs_context_t *ctx, unsigned lease_us)
+{
+    enum { K = 8, N = 4096 };
+    static uint8_t zb[K][N], out[N];
+    pxs_store_params_t sp = {.field_mask = PXS_STORE_PARAM_CONNECTOR, .connector = "mpi"};
+    pxs_store_t *us = NULL;
+    pxs_proxy_t old[K];
+    unsigned seeds[K];
+    if (rank == 0) CHECK_ST(pxs_store_open(ctx, &sp, &us), PXS_OK);
     for (int i = 0; i < K; i++) {
+        seeds[i] = 60 + (unsigned)i;
+        if (rank == 0) {
+            fill(zb[i], N, seeds[i]);
+            CHECK_ST(pxs_put(us, zb[i], N, NULL, &old[i]), PXS_OK);
+        }
         CHECK_ST(pxs_mpi_bcast_proxy(&old[i], 0, MPI_COMM_WORLD), PXS_OK);
         for (int r = 0; rank != 0 && r < 2; r++) /* leased from the second */
             CHECK_ST(pxs_resolve(ctx, &old[i], out, N, NULL), PXS_OK);
@@ -653,70 +685,100 @@ static void closing_leased(pxs_context_t *ctx, pxs_store_t *main_st, unsigned le
         double t = MPI_Wtime();
         pxs_store_close(us);
         t = MPI_Wtime() - t;
-        int reused = 0;
-        for (int i = 0; i < K; i++) {
-            fill(buf, N, 80 + i);
-            CHECK_ST(pxs_put(main_st, buf, N, &copy, &fresh[i]), PXS_OK);
-            for (int j = 0; j < K; j++)
-                reused += !memcmp(fresh[i].bytes + BLOB + 16, old[j].bytes + BLOB + 16, 8);
-        }
+        for (int i = 0; i < K; i++) fill(zb[i], N, 80 + i);
         CHECK(t >= lease_us * 1e-6, "closing a store of leased objects took %.6f s", t);
         CHECK(t < K / 2 * lease_us * 1e-6, "closing a store of %d leased objects took %.3f s", K,
               t);
-        CHECK(reused > 0, "no pool block of the closed store held new bytes");
     } else {
-        bool done[K] = {false};
-        int left = K, ok = 0;
-        double end = MPI_Wtime() + 30;
-        while (left && MPI_Wtime() < end) {
-            for (int i = 0; i < K; i++) {
-                if (done[i]) continue;
-                memset(out, 0, N);
-                pxs_status_t r = pxs_resolve(ctx, &old[i], out, N, NULL);
-                if (r == PXS_OK) {
-                    CHECK(same(out, N, 60 + i), "object %d of the closing store, read %d", i, ok);
-                    ok++;
-                    continue;
-                }
-                CHECK_ST(r, PXS_ERR_EVICTED);
-                done[i] = true;
-                left--;
-            }
-        }
-        CHECK(!left, "%d objects of the closed store still read", left);
+        read_until_evicted(ctx, old, seeds, K, N, "closing store");
     }
     MPI_Barrier(MPI_COMM_WORLD);
-    for (int i = 0; rank == 0 && i < K; i++) CHECK_ST(pxs_evict(main_st, &fresh[i]), PXS_OK);
+}
+
+/* The pool full of copies, one of them leased and evicted: its block is
+ * held, not reused at once, so a put that needs it waits for the lease to
+ * run out (at least lease_us after the evict, which itself returns at
+ * once) and then takes it; the readers get its old bytes or EVICTED. With
+ * nothing held, a full pool is a clear NO_RESOURCE at once. */
+static void pool_held(void)
+{
+    enum { N = 8192, LEASE_US = 200000 };
+    static uint8_t buf[N], out[N];
+    pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_LEASE_US | PXS_MPI_PARAM_POOL_SIZE,
+                           .lease_us = LEASE_US, .pool_size = 2 * N};
+    pxs_mpi_t *m = init_env("PXS_MPI_NODE_MAP", "0", &mp);
+    pxs_context_t *ctx = pxs_mpi_context(m);
+    pxs_store_t *st = pxs_mpi_store(m);
+    pxs_put_params_t copy = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_COPY};
+    pxs_proxy_t a, b, c, d;
+    if (rank == 0) {
+        fill(buf, N, 70);
+        CHECK_ST(pxs_put(st, buf, N, &copy, &a), PXS_OK);
+        fill(buf, N, 71);
+        CHECK_ST(pxs_put(st, buf, N, &copy, &b), PXS_OK);
+        CHECK_ST(pxs_put(st, buf, N, &copy, &d), PXS_ERR_NO_RESOURCE); /* nothing held */
+    }
+    CHECK_ST(pxs_mpi_bcast_proxy(&a, 0, MPI_COMM_WORLD), PXS_OK);
+    for (int r = 0; rank != 0 && r < 2; r++) CHECK_ST(pxs_resolve(ctx, &a, out, N, NULL), PXS_OK);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        usleep(20 * 1000); /* the readers are at it */
+        double t = MPI_Wtime();
+        CHECK_ST(pxs_evict(st, &a), PXS_OK);
+        double evict = MPI_Wtime() - t;
+        fill(buf, N, 72);
+        CHECK_ST(pxs_put(st, buf, N, &copy, &c), PXS_OK);
+        t = MPI_Wtime() - t;
+        CHECK(evict < LEASE_US / 2 * 1e-6, "evict of a leased copy waited %.6f s", evict);
+        CHECK(t >= LEASE_US * 1e-6, "a put into the held block came %.6f s after the evict", t);
+        CHECK(!memcmp(a.bytes + BLOB + 16, c.bytes + BLOB + 16, 8), "the held block taken");
+        CHECK_ST(pxs_evict(st, &b), PXS_OK);
+        CHECK_ST(pxs_evict(st, &c), PXS_OK);
+    } else {
+        read_until_evicted(ctx, &a, (unsigned[]){70}, 1, N, "held block");
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK_ST(pxs_mpi_finalize(m, 30000), PXS_OK);
 }
 
 /* Leases of the "mpi" connector (through MPI_Get: node map off). Rank 0
- * owns a copy in the connector's pool; the others read it a few times
- * (leased from the second), then keep reading while rank 0 evicts it and
- * at once puts new bytes into the same pool block. A read that succeeds
- * must give the old bytes: the evict waits out the lease (it takes at
- * least lease_us), and then the old proxy is EVICTED. An object read once
+ * owns a copy in the connector's pool and a zero-copy object; the others
+ * read them a few times (leased from the second), then keep reading while
+ * rank 0 evicts them: the copy's evict returns at once and a new copy goes
+ * elsewhere (the block is held while the lease may run: pool_held), the
+ * zero-copy object's evict waits the lease out (at least lease_us) before
+ * rank 0 writes new bytes into its buffer. A read that succeeds must give
+ * the old bytes, and then the old proxies are EVICTED. An object read once
  * is not leased: its evict does not wait; nor does any with lease_us 0. */
 static void leases(void)
 {
     enum { N = 8192, LEASE_US = 200000 };
-    static uint8_t buf[N], out[N];
+    static uint8_t buf[N], zbuf[N], out[N];
     pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_LEASE_US, .lease_us = LEASE_US};
     pxs_mpi_t *m = init_env("PXS_MPI_NODE_MAP", "0", &mp);
     pxs_context_t *ctx = pxs_mpi_context(m);
     pxs_store_t *st = pxs_mpi_store(m);
     pxs_put_params_t copy = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_COPY};
-    pxs_proxy_t once, p, q;
+    pxs_proxy_t once, p, q, zc;
     if (rank == 0) {
-        fill(buf, N, 51); /* first: its block is the first free one again */
+        fill(buf, N, 51); /* first: the pool's first block */
         CHECK_ST(pxs_put(st, buf, N, &copy, &p), PXS_OK);
         fill(buf, N, 50);
         CHECK_ST(pxs_put(st, buf, N, &copy, &once), PXS_OK);
+        fill(zbuf, N, 53);
+        CHECK_ST(pxs_put(st, zbuf, N, NULL, &zc), PXS_OK);
     }
     CHECK_ST(pxs_mpi_bcast_proxy(&once, 0, MPI_COMM_WORLD), PXS_OK);
     CHECK_ST(pxs_mpi_bcast_proxy(&p, 0, MPI_COMM_WORLD), PXS_OK);
+    CHECK_ST(pxs_mpi_bcast_proxy(&zc, 0, MPI_COMM_WORLD), PXS_OK);
     if (rank != 0) {
         CHECK_ST(pxs_resolve(ctx, &once, out, N, NULL), PXS_OK);
         CHECK(same(out, N, 50), "object read once");
+        for (int i = 0; i < 2; i++) {
+            memset(out, 0, N);
+            CHECK_ST(pxs_resolve(ctx, &zc, out, N, NULL), PXS_OK);
+            CHECK(same(out, N, 53), "leased zero-copy object, read %d", i);
+        }
         for (int i = 0; i < 4; i++) {
             /* The last read comes after the lease ran out (lease_us / 2
              * on this side): it renews it along with its bytes. */
@@ -747,33 +809,26 @@ static void leases(void)
         double waited = timed_evict(st, &p);
         fill(buf, N, 52);
         CHECK_ST(pxs_put(st, buf, N, &copy, &q), PXS_OK);
-        CHECK(waited >= LEASE_US * 1e-6, "evict of a leased object took %.6f s", waited);
-        /* The test means something only if the new bytes took the old
-         * ones' place: the blob's data address (at 16). */
-        CHECK(!memcmp(p.bytes + BLOB + 16, q.bytes + BLOB + 16, 8), "pool block reused");
+        CHECK(waited < LEASE_US / 2 * 1e-6, "evict of a leased copy waited %.6f s", waited);
+        /* The blob's data address (at 16): the block is held. */
+        CHECK(memcmp(p.bytes + BLOB + 16, q.bytes + BLOB + 16, 8), "a leased block reused");
+        waited = timed_evict(st, &zc);
+        fill(zbuf, N, 54);
+        CHECK(waited >= LEASE_US * 1e-6, "evict of a leased zero-copy object took %.6f s",
+              waited);
     } else {
-        int ok = 0;
-        pxs_status_t r = PXS_OK;
-        double end = MPI_Wtime() + 30;
-        while (r == PXS_OK && MPI_Wtime() < end) {
-            memset(out, 0, N);
-            r = pxs_resolve(ctx, &p, out, N, NULL);
-            if (r == PXS_OK) {
-                ok++;
-                CHECK(same(out, N, 51), "read %d of the old proxy gave other bytes", ok);
-            }
-        }
-        CHECK(r == PXS_ERR_EVICTED, "the old proxy ended %s after %d reads", pxs_strerror(r), ok);
+        read_until_evicted(ctx, (pxs_proxy_t[]){p, zc}, (unsigned[]){51, 53}, 2, N, "leases");
     }
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) CHECK_ST(pxs_evict(st, &q), PXS_OK);
-    closing_leased(ctx, st, LEASE_US);
-    /* Finalize evicts leased objects without waiting their leases out one
-     * by one (K x lease_us): the windows go only once every rank left. */
+    closing_leased(ctx, LEASE_US);
+    /* Finalize evicts leased zero-copy objects without waiting their
+     * leases out one by one (K x lease_us): the windows go only once every
+     * rank left. */
     enum { K = 8 };
     pxs_proxy_t many[K];
     for (int i = 0; i < K; i++) {
-        if (rank == 0) CHECK_ST(pxs_put(st, buf, N, &copy, &many[i]), PXS_OK);
+        if (rank == 0) CHECK_ST(pxs_put(st, buf, N, NULL, &many[i]), PXS_OK);
         CHECK_ST(pxs_mpi_bcast_proxy(&many[i], 0, MPI_COMM_WORLD), PXS_OK);
         for (int r = 0; rank != 0 && r < 2; r++)
             CHECK_ST(pxs_resolve(ctx, &many[i], out, N, NULL), PXS_OK);
@@ -1250,6 +1305,7 @@ int main(int argc, char **argv)
     receive_timeouts(m);
     if (!refused) late_acknowledgement();
     leases();
+    pool_held();
     evicted_and_unmapped();
     forged_addresses();
     if (provided == MPI_THREAD_MULTIPLE) threads();
