@@ -426,6 +426,17 @@ static pxs_mpi_t *init_env(const char *name, const char *value, const pxs_mpi_pa
     return m;
 }
 
+/* Every object through MPI_Get (node map off): the connector's own path,
+ * leases and pool included, even between ranks of one node. */
+static pxs_mpi_t *init_through_mpi(const pxs_mpi_params_t *mp, pxs_context_t **ctx_p,
+                                   pxs_store_t **st_p)
+{
+    pxs_mpi_t *m = init_env("PXS_MPI_NODE_MAP", "0", mp);
+    *ctx_p = pxs_mpi_context(m);
+    if (st_p) *st_p = pxs_mpi_store(m);
+    return m;
+}
+
 static pxs_mpi_t *init_timeout(const char *ms, const pxs_mpi_params_t *mp)
 {
     return init_env("PXS_TIMEOUT_MS", ms, mp);
@@ -706,9 +717,9 @@ static void pool_held(void)
     static uint8_t buf[N], out[N];
     pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_LEASE_US | PXS_MPI_PARAM_POOL_SIZE,
                            .lease_us = LEASE_US, .pool_size = 2 * N};
-    pxs_mpi_t *m = init_env("PXS_MPI_NODE_MAP", "0", &mp);
-    pxs_context_t *ctx = pxs_mpi_context(m);
-    pxs_store_t *st = pxs_mpi_store(m);
+    pxs_context_t *ctx;
+    pxs_store_t *st;
+    pxs_mpi_t *m = init_through_mpi(&mp, &ctx, &st);
     pxs_put_params_t copy = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_COPY};
     pxs_proxy_t a, b, c, d;
     if (rank == 0) {
@@ -755,9 +766,9 @@ static void leases(void)
     enum { N = 8192, LEASE_US = 200000 };
     static uint8_t buf[N], zbuf[N], out[N];
     pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_LEASE_US, .lease_us = LEASE_US};
-    pxs_mpi_t *m = init_env("PXS_MPI_NODE_MAP", "0", &mp);
-    pxs_context_t *ctx = pxs_mpi_context(m);
-    pxs_store_t *st = pxs_mpi_store(m);
+    pxs_context_t *ctx;
+    pxs_store_t *st;
+    pxs_mpi_t *m = init_through_mpi(&mp, &ctx, &st);
     pxs_put_params_t copy = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_COPY};
     pxs_proxy_t once, p, q, zc;
     if (rank == 0) {
@@ -841,9 +852,7 @@ static void leases(void)
 
     /* lease_us 0: proxies without a lease part, evicts that never wait. */
     mp.lease_us = 0;
-    m = init_env("PXS_MPI_NODE_MAP", "0", &mp);
-    ctx = pxs_mpi_context(m);
-    st = pxs_mpi_store(m);
+    m = init_through_mpi(&mp, &ctx, &st);
     /* Zero-copy puts only where the component refuses a get of detached
      * memory (mpi_conn.c, lease_first). */
     pxs_status_t want = osc_checks() ? PXS_OK : PXS_ERR_UNSUPPORTED;
@@ -924,8 +933,8 @@ static void forged_addresses(void)
 {
     enum { N = 1 << 18, PAGE = 4096 };
     pxs_mpi_params_t mp = {.field_mask = PXS_MPI_PARAM_LEASE_US, .lease_us = 2000000};
-    pxs_mpi_t *m = init_env("PXS_MPI_NODE_MAP", "0", &mp);
-    pxs_context_t *ctx = pxs_mpi_context(m);
+    pxs_context_t *ctx;
+    pxs_mpi_t *m = init_through_mpi(&mp, &ctx, NULL);
     uint8_t *out = malloc(2 * N), *map = NULL;
     pxs_proxy_t p, c[2];
     if (rank == 0) { /* [N, 2N) of 3N, the rest unmapped */
