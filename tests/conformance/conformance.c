@@ -716,6 +716,20 @@ static bool node_user_attach(void)
  * PXS_ERR_TIMEOUT within the configured time, and its context still works.
  * Where readers on the owner's node use cross-memory attach (ucx-sm) the
  * owner's stall is seen in its beat and the bytes come without it. */
+/* pxs_resolve with a timeout of its own, ms. */
+static pxs_status_t resolve_within(pxs_context_t *c, const pxs_proxy_t *p, void *out, size_t n,
+                                   int ms)
+{
+    pxs_request_t *req;
+    pxs_resolve_params_t rp = {.field_mask = PXS_RESOLVE_PARAM_TIMEOUT, .timeout_ms = ms};
+    pxs_status_t st = pxs_resolve_nb(c, p, out, n, &rp, &req);
+    if (st == PXS_INPROGRESS) {
+        st = pxs_wait(req, PXS_TIMEOUT_INFINITE); /* bounded by the request's own ms */
+        pxs_request_free(req);
+    }
+    return st;
+}
+
 Test(conformance, an_owner_that_stops_serving_times_out_cleanly)
 {
     SKIP_WITHOUT_PEER();
@@ -728,18 +742,79 @@ Test(conformance, an_owner_that_stops_serving_times_out_cleanly)
     unsetenv("PXS_UCX_PROGRESS_THREAD");
     cr_assert_eq(peer_start(&healthy, conn_name, NULL, one, 1, &ph), 0);
     uint8_t *out = malloc(1 << 20);
-    pxs_request_t *req;
-    pxs_resolve_params_t rp = {.field_mask = PXS_RESOLVE_PARAM_TIMEOUT, .timeout_ms = 1500};
-    pxs_status_t st = pxs_resolve_nb(ctx, &pm, out, 1 << 20, &rp, &req);
-    if (st == PXS_INPROGRESS) {
-        st = pxs_wait(req, PXS_TIMEOUT_INFINITE); /* bounded by the request's own 1.5 s */
-        pxs_request_free(req);
-    }
+    pxs_status_t st = resolve_within(ctx, &pm, out, 1 << 20, 1500);
     bool attach = node_user_attach();
     cr_assert_eq(st, attach ? PXS_OK : PXS_ERR_TIMEOUT, "%s", pxs_strerror(st));
     if (attach) expect_resolve(&pm, 1 << 20, 44);
     expect_resolve(&ph, 1 << 20, 44);
     free(out);
+    cr_assert_eq(peer_quit(&healthy), 0);
+    cr_assert_eq(peer_crash(&mute), 0);
+}
+
+/* Threads reading an owner that stops serving, and a healthy one between:
+ * each read of the first gives its bytes (by attach) or PXS_ERR_TIMEOUT,
+ * each of the second its bytes. Over the rma protocol every timeout closes
+ * the endpoint (ucx_cancel) while the other threads issue gets on it: none
+ * may use the closed endpoint or the keys that went with it. */
+#define MUTE_READERS 3
+#define MUTE_READS 6
+typedef struct {
+    pxs_context_t *ctx;
+    const pxs_proxy_t *mute, *healthy;
+    unsigned start_us;
+    int bad;
+    pxs_status_t why;
+} mute_reader_t;
+
+static void *mute_reader(void *arg)
+{
+    mute_reader_t *a = arg;
+    static __thread uint8_t out[1 << 16];
+    usleep(a->start_us); /* out of step: one's reset while another issues */
+    for (int i = 0; i < MUTE_READS; i++) {
+        pxs_status_t st = resolve_within(a->ctx, a->mute, out, sizeof out, 50);
+        if (st == PXS_OK ? !check_pattern(out, sizeof out, 46) : st != PXS_ERR_TIMEOUT) {
+            a->bad++;
+            a->why = st;
+        }
+        st = pxs_resolve(a->ctx, a->healthy, out, sizeof out, NULL);
+        if (st != PXS_OK || !check_pattern(out, sizeof out, 47)) {
+            a->bad++;
+            a->why = st;
+        }
+    }
+    return NULL;
+}
+
+Test(conformance, threads_reading_an_owner_that_stops_serving)
+{
+    SKIP_WITHOUT_PEER();
+    if (strcmp(conn_name, "ucx") != 0) return;
+    static const obj_spec_t mute_obj[] = {{1 << 16, OBJ_USER, 46}};
+    static const obj_spec_t healthy_obj[] = {{1 << 16, OBJ_USER, 47}};
+    test_peer_t mute, healthy;
+    pxs_proxy_t pm, ph;
+    setenv("PXS_UCX_PROGRESS_THREAD", "0", 1);
+    cr_assert_eq(peer_start(&mute, conn_name, NULL, mute_obj, 1, &pm), 0);
+    unsetenv("PXS_UCX_PROGRESS_THREAD");
+    cr_assert_eq(peer_start(&healthy, conn_name, NULL, healthy_obj, 1, &ph), 0);
+    pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_THREAD_MODE,
+                               .thread_mode = PXS_THREAD_MULTIPLE};
+    pxs_context_t *mt;
+    cr_assert_eq(pxs_init(&cp, &mt), PXS_OK);
+    mute_reader_t a[MUTE_READERS];
+    pthread_t t[MUTE_READERS];
+    for (int k = 0; k < MUTE_READERS; k++) {
+        a[k] = (mute_reader_t){
+            .ctx = mt, .mute = &pm, .healthy = &ph, .start_us = 45000u * k, .why = PXS_OK};
+        cr_assert_eq(pthread_create(&t[k], NULL, mute_reader, &a[k]), 0);
+    }
+    for (int k = 0; k < MUTE_READERS; k++) pthread_join(t[k], NULL);
+    for (int k = 0; k < MUTE_READERS; k++)
+        cr_assert_eq(a[k].bad, 0, "reader %d: %d reads wrong (last: %s)", k, a[k].bad,
+                     pxs_strerror(a[k].why));
+    pxs_finalize(mt);
     cr_assert_eq(peer_quit(&healthy), 0);
     cr_assert_eq(peer_crash(&mute), 0);
 }

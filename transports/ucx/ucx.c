@@ -59,6 +59,7 @@ static __thread __attribute__((tls_model("initial-exec"))) struct {
     const pxs_pdesc_t *p; /* NULL: nothing left */
     ucx_peer_t *q;
     ucp_rkey_h rkey;
+    uint32_t epoch;       /* the peer's when the key was taken */
     uint64_t at;          /* when get_now looked */
     uint8_t pace;         /* PACE_OFF, PACE_WIN or PACE_TRY */
 } left;
@@ -148,28 +149,39 @@ static void gen_done(void *request, ucs_status_t status, void *user_data)
     else pxs__ucx_get_finish(g, PXS_OK);
 }
 
-/* Before each UCP get: a cancel lets the get in flight end, then stops. */
-static bool stopping(ucx_get_t *g)
+/* Before each UCP get: a cancel lets the get in flight end, then stops;
+ * a reset since the get took its keys, or under way, ends it. True: the
+ * peer entered (pxs__ucx_peer_enter); leave it after the call. */
+static bool go_on(ucx_get_t *g)
 {
-    if (!atomic_load(&g->peer->closing) && !atomic_load(&g->cancelled)) return false;
+    if (!atomic_load(&g->cancelled) && pxs__ucx_peer_enter(g->peer, &g->epoch)) return true;
     pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
-    return true;
+    return false;
+}
+
+/* A UCP get's slot, the peer entered; on failure the peer is left and the
+ * get ended. */
+static ucx_op_t *op_take(ucx_get_t *g)
+{
+    ucx_op_t *op = pxs__ucx_op_take(g);
+    if (op) return op;
+    pxs__ucx_peer_leave(g->peer);
+    pxs__ucx_get_finish(g, PXS_ERR_NO_MEMORY);
+    return NULL;
 }
 
 static void issue_gen(ucx_get_t *g)
 {
-    if (stopping(g)) return;
-    ucx_op_t *op = pxs__ucx_op_take(g);
-    if (!op) {
-        pxs__ucx_get_finish(g, PXS_ERR_NO_MEMORY);
-        return;
-    }
+    if (!go_on(g)) return;
+    ucx_op_t *op = op_take(g);
+    if (!op) return;
     ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
                                                UCP_OP_ATTR_FIELD_USER_DATA,
                                .cb.send = gen_done,
                                .user_data = op};
     void *r = ucp_get_nbx(g->peer->ep, &op->gen, sizeof op->gen, g->tab_raddr,
                           g->peer->tab_rkey, &prm);
+    pxs__ucx_peer_leave(g->peer);
     if (r == NULL) gen_done(NULL, UCS_OK, op);
     else if (UCS_PTR_IS_ERR(r)) gen_done(NULL, UCS_PTR_STATUS(r), op);
 }
@@ -196,17 +208,15 @@ void pxs__ucx_rma_data(ucx_get_t *g)
         data_landed(g, UCS_OK);
         return;
     }
-    if (stopping(g)) return;
-    ucx_op_t *op = pxs__ucx_op_take(g);
-    if (!op) {
-        pxs__ucx_get_finish(g, PXS_ERR_NO_MEMORY);
-        return;
-    }
+    if (!go_on(g)) return;
+    ucx_op_t *op = op_take(g);
+    if (!op) return;
     ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
                                                UCP_OP_ATTR_FIELD_USER_DATA,
                                .cb.send = data_done,
                                .user_data = op};
     void *r = ucp_get_nbx(g->peer->ep, g->dst, g->size, g->data_raddr, g->rkey, &prm);
+    pxs__ucx_peer_leave(g->peer);
     if (r == NULL) data_done(NULL, UCS_OK, op);
     else if (UCS_PTR_IS_ERR(r)) data_done(NULL, UCS_PTR_STATUS(r), op);
 }
@@ -220,6 +230,7 @@ static pxs_status_t start(ucx_t *u, const pxs_pdesc_t *p, ucx_get_t *g, ucp_rkey
     if (left.p == p && left.u == u && left.q->owner == p->owner) {
         q = left.q; /* found by get_now just before */
         *rkey_p = left.rkey;
+        g->epoch = left.epoch;
         now = left.at;
         if (left.pace) {
             g->pace_t0 = now;
@@ -230,6 +241,7 @@ static pxs_status_t start(ucx_t *u, const pxs_pdesc_t *p, ucx_get_t *g, ucp_rkey
         now = pxs__now_ns();
         pthread_mutex_lock(&u->lock);
         pxs_status_t st = pxs__ucx_peer_get(u, p, b, now, &q, rkey_p);
+        if (st == PXS_OK) g->epoch = atomic_load(&q->epoch);
         pthread_mutex_unlock(&u->lock);
         if (st != PXS_OK) return st;
     }
@@ -416,6 +428,7 @@ static pxs_status_t peer_locked(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t
 {
     pthread_mutex_lock(&u->lock);
     pxs_status_t st = pxs__ucx_peer_get(u, p, b, now, &g->peer, &g->rkey);
+    if (st == PXS_OK) g->epoch = atomic_load(&g->peer->epoch); /* the keys' */
     pthread_mutex_unlock(&u->lock);
     return st;
 }
@@ -450,6 +463,7 @@ static pxs_status_t node_read(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *
     left.p = p;
     left.q = g.peer;
     left.rkey = g.rkey;
+    left.epoch = g.epoch;
     left.at = now;
     left.pace = pace;
     return PXS_ERR_UNSUPPORTED;

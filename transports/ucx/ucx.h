@@ -64,8 +64,12 @@ typedef struct {
     _Atomic int memfd;         /* same node: its /proc/pid/mem (pxs__proc_read) */
     const pxs_live_page_t *live; /* same node: its liveness page (one load), or NULL */
     uint32_t live_tid;
-    ucp_ep_h ep;               /* NULL after a reset; recreated on use */
+    _Atomic(ucp_ep_h) ep;      /* NULL after a reset; recreated on use (under the lock) */
     ucp_rkey_h tab_rkey;
+    /* Threads using ep, or keys unpacked on it, without the lock: between
+     * pxs__ucx_peer_enter and pxs__ucx_peer_leave. A reset waits for them. */
+    _Atomic uint32_t users;
+    _Atomic uint32_t epoch;    /* resets so far: the keys of an earlier one are gone */
     /* Same node: the owner's beat, mapped; or NULL. This, the mirror and
      * the keys' mappings are read without the lock under this thread's
      * reader flag (transports/shm/shm_rd.h): a reset unmaps them only once
@@ -81,7 +85,7 @@ typedef struct {
     _Atomic int failed;        /* UCX reported the peer gone */
     _Atomic int dead;          /* our own liveness check saw it gone */
     _Atomic uint32_t inflight;
-    _Atomic int closing;       /* reset in progress: issue nothing new */
+    _Atomic int closing;       /* reset in progress: enter refuses */
     _Atomic uint64_t alive_ns; /* last time the same-node owner was seen alive */
     _Atomic uint64_t hold_until; /* same node: read by attach until then (ucx_stall.c) */
     uint64_t hold_ns;          /* the last hold's length (under the lock) */
@@ -273,6 +277,7 @@ typedef struct ucx_get {
     uint8_t pace;              /* how it counts there (ucx.c, PACE_WIN/PACE_TRY) */
     bool attach;               /* am, same node: readable by attach (ucx_stall.c) */
     _Atomic bool asked;        /* its lease request has gone to UCX: a withdrawal may follow */
+    uint32_t epoch;            /* the peer's when rkey was taken (under the lock) */
     uint64_t sent_ns;          /* when the get started (start, ucx.c): before
                                 * its lease was asked for, if any */
     uint64_t lease_until_ns;   /* bytes read by then need no generation check */
@@ -428,8 +433,30 @@ void pxs__ucx_node_close(ucx_t *u, const pxs_pdesc_t *p, void *state);
 pxs_status_t pxs__ucx_peer_get(ucx_t *u, const pxs_pdesc_t *p, const ucx_blob_t *b,
                                uint64_t now, ucx_peer_t **peer_p, ucp_rkey_h *rkey_p);
 pxs_status_t pxs__ucx_peer_alive(const ucx_peer_t *q);
-/* Force-close a peer's endpoint: its gets complete, cancelled; caller holds u->lock. */
+/* Force-close a peer's endpoint: its gets complete, cancelled; caller holds
+ * u->lock and is not inside a UCX callback, nor between enter and leave. */
 void pxs__ucx_peer_reset(ucx_t *u, ucx_peer_t *q);
+
+/* A get's UCP call, or a message, on q's endpoint outside u->lock: between
+ * enter and leave the endpoint and the keys of *epoch (NULL: any, for a
+ * message that needs no key) stay; a reset waits for leave. False: a
+ * reset is under way, or one came since *epoch: use neither. Around the
+ * call alone, and never with u->lock held: the reset waits for leave
+ * under that lock. seq_cst, as the reset's closing: one sees the other. */
+static inline bool pxs__ucx_peer_enter(ucx_peer_t *q, const uint32_t *epoch)
+{
+    atomic_fetch_add(&q->users, 1);
+    if (!atomic_load(&q->closing) && atomic_load(&q->ep) &&
+        (!epoch || atomic_load(&q->epoch) == *epoch))
+        return true;
+    atomic_fetch_sub(&q->users, 1);
+    return false;
+}
+
+static inline void pxs__ucx_peer_leave(ucx_peer_t *q)
+{
+    atomic_fetch_sub_explicit(&q->users, 1, memory_order_release);
+}
 void pxs__ucx_peers_check(ucx_t *u);
 /* Finalize in two steps: close every endpoint, and, once the worker is
  * destroyed, free the peers. A get still queued on an endpoint that never

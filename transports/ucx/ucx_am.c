@@ -468,8 +468,15 @@ pxs_status_t pxs__ucx_am_get(ucx_get_t *g, uint64_t addr, uint32_t slot)
         return PXS_ERR_NO_MEMORY;
     }
     *s = (lsend_t){.u = u, .hdr = g->am_hdr};
+    /* The lease is read with the key taken with the endpoint (its epoch). */
+    if (!pxs__ucx_peer_enter(g->peer, &g->epoch)) {
+        free(s);
+        if (pxs__ucx_am_take(u, g->id)) pxs__ucx_get_finish(g, PXS_ERR_TIMEOUT);
+        return PXS_ERR_TIMEOUT;
+    }
     pxs__ucx_am_send(g->peer->ep, AM_REQ, &s->hdr, sizeof s->hdr, NULL, 0,
                      UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER, request_sent, s);
+    pxs__ucx_peer_leave(g->peer);
     atomic_store(&g->asked, true); /* g is still ours: a take-back waits for this */
     return PXS_OK;
 }
@@ -485,12 +492,16 @@ static void release_sent(void *request, ucs_status_t status, void *user_data)
  * owner's evict of the object waits out its timeout and goes on. */
 void pxs__ucx_am_send_rel(ucx_peer_t *q, uint64_t id)
 {
-    if (!q->ep || atomic_load(&q->closing)) return;
     am_rel_t *m = malloc(sizeof *m);
     if (!m) return;
     *m = (am_rel_t){.id = id};
+    if (!pxs__ucx_peer_enter(q, NULL)) {
+        free(m);
+        return;
+    }
     pxs__ucx_am_send(q->ep, AM_REL, m, sizeof *m, NULL, 0,
                      UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER, release_sent, m);
+    pxs__ucx_peer_leave(q);
 }
 
 void pxs__ucx_am_release(ucx_get_t *g) { pxs__ucx_am_send_rel(g->peer, g->id); }

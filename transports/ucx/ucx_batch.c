@@ -68,16 +68,16 @@ static void batch_sent(void *request, ucs_status_t status, void *user_data)
 
 static void batch_send(ucx_t *u, ucx_peer_t *q, bsend_t *b)
 {
-    ucp_ep_h ep = q->ep;
-    if (!ep || atomic_load(&q->closing)) {
+    if (!pxs__ucx_peer_enter(q, NULL)) {
         /* Reset since they queued (a get to this owner timed out): gets
          * already sent on that endpoint will not be answered either. */
         batch_fail(u, b->req, b->n, PXS_ERR_TIMEOUT);
         free(b);
         return;
     }
-    pxs__ucx_am_send(ep, AM_BREQ, NULL, 0, b->req, b->n * sizeof b->req[0],
+    pxs__ucx_am_send(q->ep, AM_BREQ, NULL, 0, b->req, b->n * sizeof b->req[0],
                      UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER, batch_sent, b);
+    pxs__ucx_peer_leave(q);
 }
 
 void pxs__ucx_batch_flush(ucx_t *u)

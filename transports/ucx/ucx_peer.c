@@ -2,6 +2,7 @@
  * the worker address in its proxies on first use; remote keys unpacked once
  * per endpoint and cached by their packed bytes. */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,17 +69,17 @@ static pxs_status_t ep_connect(ucx_t *u, ucx_peer_t *q, const ucx_blob_t *b)
      * transports cannot report one (with peer error handling they refuse to
      * connect at all): ask UCX for failure detection across nodes only. */
     ucs_status_t st = UCS_ERR_UNREACHABLE;
-    if (!q->same_node && u->err_mode_peer) st = ucp_ep_create(u->worker, &ep, &q->ep);
+    ucp_ep_h e = NULL;
+    if (!q->same_node && u->err_mode_peer) st = ucp_ep_create(u->worker, &ep, &e);
     if (st == UCS_ERR_UNREACHABLE) {
         ep.err_mode = UCP_ERR_HANDLING_MODE_NONE;
-        st = ucp_ep_create(u->worker, &ep, &q->ep);
+        st = ucp_ep_create(u->worker, &ep, &e);
     }
     if (st == UCS_ERR_SHMEM_SEGMENT) {
         /* UCX's posix transport opens the owner's FIFO through
          * /proc/PID/fd, which the kernel refuses where it refuses attach
          * (an owner not dumpable, Yama's scope 2): the owner is out of
          * reach here, not broken. */
-        q->ep = NULL;
         pxs_error("cannot reach owner %016llx (pid %d) over UCX's shared memory: its segment "
                   "is not ours to open (owner not dumpable, or ptrace scope); the owner may "
                   "set UCX_POSIX_USE_PROC_LINK=n, or UCX_TLS may add tcp",
@@ -86,12 +87,12 @@ static pxs_status_t ep_connect(ucx_t *u, ucx_peer_t *q, const ucx_blob_t *b)
         return PXS_ERR_UNREACHABLE;
     }
     if (st != UCS_OK) {
-        q->ep = NULL;
         pxs_error("cannot reach owner %016llx over UCX: %s", (unsigned long long)q->owner,
                   ucs_status_string(st));
         return pxs__ucx_status(st);
     }
-    st = ucp_ep_rkey_unpack(q->ep, b->tab_rkey, &q->tab_rkey);
+    atomic_store(&q->ep, e);
+    st = ucp_ep_rkey_unpack(e, b->tab_rkey, &q->tab_rkey);
     if (st != UCS_OK) {
         pxs__ucx_peer_reset(u, q);
         return PXS_ERR_CORRUPT;
@@ -241,6 +242,10 @@ void pxs__ucx_peer_reset(ucx_t *u, ucx_peer_t *q)
 {
     if (!q->ep) return;
     atomic_store(&q->closing, 1);
+    atomic_fetch_add(&q->epoch, 1);
+    /* Threads in a UCP call on the endpoint, or with its keys, end it first
+     * (pxs__ucx_peer_enter): microseconds, and none of them waits for us. */
+    while (atomic_load(&q->users)) sched_yield();
     ucp_request_param_t prm = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
                                .flags = UCP_EP_CLOSE_FLAG_FORCE};
     void *req = ucp_ep_close_nbx(q->ep, &prm);
@@ -262,7 +267,7 @@ void pxs__ucx_peer_reset(ucx_t *u, ucx_peer_t *q)
     if (q->tab_rkey) keys_drop(u, q->tab_rkey);
     q->tab_rkey = NULL;
     keys_drain(u, false);
-    q->ep = NULL;
+    atomic_store(&q->ep, NULL);
     atomic_store(&q->failed, 0);
     atomic_store(&q->closing, 0);
 }
