@@ -497,7 +497,8 @@ static void emit_json(FILE *f, const void *arg)
                  F.o.alloc ? "alloc" : "user", F.view ? "view" : "copy",
                  p->master_in[MODE_PROXY], p->master_in[MODE_VALUE], p->idle_s[MODE_PROXY],
                  p->idle_s[MODE_VALUE], p->idle_frac[MODE_PROXY], p->idle_frac[MODE_VALUE]);
-        bench_record_t r = {"taskfarm", "pxs-proxy", "by-value", "s", p->size,
+        bench_record_t r = {"taskfarm", F.view ? "pxs-proxy-view" : "pxs-proxy", "by-value",
+                            "s", p->size,
                             x->med / 1e9, x->min / 1e9, x->max / 1e9, 1,
                             v->med / 1e9, v->min / 1e9, v->max / 1e9, extra};
         bench_json_record(f, &F.o.cfg, &r);
