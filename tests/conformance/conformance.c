@@ -605,6 +605,16 @@ Test(conformance, a_dead_owner_does_not_disturb_a_healthy_one)
     cr_assert_eq(peer_quit(&healthy), 0);
 }
 
+/* A context of its own for reader threads (PXS_THREAD_MULTIPLE). */
+static pxs_context_t *init_multiple(void)
+{
+    pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_THREAD_MODE,
+                               .thread_mode = PXS_THREAD_MULTIPLE};
+    pxs_context_t *mt = NULL;
+    cr_assert_eq(pxs_init(&cp, &mt), PXS_OK);
+    return mt;
+}
+
 /* Threads reading an owner on this node while it dies: each read gives
  * the bytes, or says the owner is gone; none crashes. Over ucx a get to
  * the dead owner makes progress reset its endpoint, which unmaps what the
@@ -651,10 +661,7 @@ Test(conformance, threads_reading_an_owner_that_dies)
     test_peer_t peer;
     pxs_proxy_t p[2];
     cr_assert_eq(peer_start(&peer, conn_name, NULL, objs, 2, p), 0);
-    pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_THREAD_MODE,
-                               .thread_mode = PXS_THREAD_MULTIPLE};
-    pxs_context_t *mt;
-    cr_assert_eq(pxs_init(&cp, &mt), PXS_OK);
+    pxs_context_t *mt = init_multiple();
     dying_reader_t a[DYING_READERS];
     pthread_t t[DYING_READERS];
     for (int k = 0; k < DYING_READERS; k++) {
@@ -730,6 +737,18 @@ static pxs_status_t resolve_within(pxs_context_t *c, const pxs_proxy_t *p, void 
     return st;
 }
 
+/* Two owners of one object each: mute, a UCX owner without its progress
+ * thread (its gets of ordinary memory need it, so they wait), and healthy. */
+static void start_mute_and_healthy(const obj_spec_t *mute_obj, const obj_spec_t *healthy_obj,
+                                   test_peer_t *mute, test_peer_t *healthy, pxs_proxy_t *pm,
+                                   pxs_proxy_t *ph)
+{
+    setenv("PXS_UCX_PROGRESS_THREAD", "0", 1);
+    cr_assert_eq(peer_start(mute, conn_name, NULL, mute_obj, 1, pm), 0);
+    unsetenv("PXS_UCX_PROGRESS_THREAD");
+    cr_assert_eq(peer_start(healthy, conn_name, NULL, healthy_obj, 1, ph), 0);
+}
+
 Test(conformance, an_owner_that_stops_serving_times_out_cleanly)
 {
     SKIP_WITHOUT_PEER();
@@ -737,10 +756,7 @@ Test(conformance, an_owner_that_stops_serving_times_out_cleanly)
     static const obj_spec_t one[] = {{1 << 20, OBJ_USER, 44}};
     test_peer_t mute, healthy;
     pxs_proxy_t pm, ph;
-    setenv("PXS_UCX_PROGRESS_THREAD", "0", 1);
-    cr_assert_eq(peer_start(&mute, conn_name, NULL, one, 1, &pm), 0);
-    unsetenv("PXS_UCX_PROGRESS_THREAD");
-    cr_assert_eq(peer_start(&healthy, conn_name, NULL, one, 1, &ph), 0);
+    start_mute_and_healthy(one, one, &mute, &healthy, &pm, &ph);
     uint8_t *out = malloc(1 << 20);
     pxs_status_t st = resolve_within(ctx, &pm, out, 1 << 20, 1500);
     bool attach = node_user_attach();
@@ -795,14 +811,8 @@ Test(conformance, threads_reading_an_owner_that_stops_serving)
     static const obj_spec_t healthy_obj[] = {{1 << 16, OBJ_USER, 47}};
     test_peer_t mute, healthy;
     pxs_proxy_t pm, ph;
-    setenv("PXS_UCX_PROGRESS_THREAD", "0", 1);
-    cr_assert_eq(peer_start(&mute, conn_name, NULL, mute_obj, 1, &pm), 0);
-    unsetenv("PXS_UCX_PROGRESS_THREAD");
-    cr_assert_eq(peer_start(&healthy, conn_name, NULL, healthy_obj, 1, &ph), 0);
-    pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_THREAD_MODE,
-                               .thread_mode = PXS_THREAD_MULTIPLE};
-    pxs_context_t *mt;
-    cr_assert_eq(pxs_init(&cp, &mt), PXS_OK);
+    start_mute_and_healthy(mute_obj, healthy_obj, &mute, &healthy, &pm, &ph);
+    pxs_context_t *mt = init_multiple();
     mute_reader_t a[MUTE_READERS];
     pthread_t t[MUTE_READERS];
     for (int k = 0; k < MUTE_READERS; k++) {
@@ -1229,10 +1239,7 @@ Test(conformance, segments_evicted_under_concurrent_readers_are_unmapped)
     test_peer_t peer;
     pxs_proxy_t p;
     cr_assert_eq(peer_start(&peer, conn_name, NULL, objs, 1, &p), 0);
-    pxs_context_params_t cp = {.field_mask = PXS_CONTEXT_PARAM_THREAD_MODE,
-                               .thread_mode = PXS_THREAD_MULTIPLE};
-    pxs_context_t *mt;
-    cr_assert_eq(pxs_init(&cp, &mt), PXS_OK);
+    pxs_context_t *mt = init_multiple();
     uint8_t *want = malloc(SEG_OBJ);
     for (unsigned round = 0; round < 20; round++) {
         unsigned seed = 80 + round;

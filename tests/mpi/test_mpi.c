@@ -50,6 +50,10 @@ static int rank, size, checks;
               pxs_strerror(want));                                               \
     } while (0)
 
+/* A put that copies into the connector's pool. */
+static const pxs_put_params_t put_copy = {.field_mask = PXS_PUT_PARAM_FLAGS,
+                                          .flags = PXS_PUT_COPY};
+
 static void fill(uint8_t *b, size_t n, unsigned seed)
 {
     for (size_t i = 0; i < n; i++) b[i] = (uint8_t)(i * 31 + seed);
@@ -720,14 +724,13 @@ static void pool_held(void)
     pxs_context_t *ctx;
     pxs_store_t *st;
     pxs_mpi_t *m = init_through_mpi(&mp, &ctx, &st);
-    pxs_put_params_t copy = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_COPY};
     pxs_proxy_t a, b, c, d;
     if (rank == 0) {
         fill(buf, N, 70);
-        CHECK_ST(pxs_put(st, buf, N, &copy, &a), PXS_OK);
+        CHECK_ST(pxs_put(st, buf, N, &put_copy, &a), PXS_OK);
         fill(buf, N, 71);
-        CHECK_ST(pxs_put(st, buf, N, &copy, &b), PXS_OK);
-        CHECK_ST(pxs_put(st, buf, N, &copy, &d), PXS_ERR_NO_RESOURCE); /* nothing held */
+        CHECK_ST(pxs_put(st, buf, N, &put_copy, &b), PXS_OK);
+        CHECK_ST(pxs_put(st, buf, N, &put_copy, &d), PXS_ERR_NO_RESOURCE); /* nothing held */
     }
     CHECK_ST(pxs_mpi_bcast_proxy(&a, 0, MPI_COMM_WORLD), PXS_OK);
     for (int r = 0; rank != 0 && r < 2; r++) CHECK_ST(pxs_resolve(ctx, &a, out, N, NULL), PXS_OK);
@@ -738,7 +741,7 @@ static void pool_held(void)
         CHECK_ST(pxs_evict(st, &a), PXS_OK);
         double evict = MPI_Wtime() - t;
         fill(buf, N, 72);
-        CHECK_ST(pxs_put(st, buf, N, &copy, &c), PXS_OK);
+        CHECK_ST(pxs_put(st, buf, N, &put_copy, &c), PXS_OK);
         t = MPI_Wtime() - t;
         CHECK(evict < LEASE_US / 2 * 1e-6, "evict of a leased copy waited %.6f s", evict);
         CHECK(t >= LEASE_US * 1e-6, "a put into the held block came %.6f s after the evict", t);
@@ -769,13 +772,12 @@ static void leases(void)
     pxs_context_t *ctx;
     pxs_store_t *st;
     pxs_mpi_t *m = init_through_mpi(&mp, &ctx, &st);
-    pxs_put_params_t copy = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_COPY};
     pxs_proxy_t once, p, q, zc;
     if (rank == 0) {
         fill(buf, N, 51); /* first: the pool's first block */
-        CHECK_ST(pxs_put(st, buf, N, &copy, &p), PXS_OK);
+        CHECK_ST(pxs_put(st, buf, N, &put_copy, &p), PXS_OK);
         fill(buf, N, 50);
-        CHECK_ST(pxs_put(st, buf, N, &copy, &once), PXS_OK);
+        CHECK_ST(pxs_put(st, buf, N, &put_copy, &once), PXS_OK);
         fill(zbuf, N, 53);
         CHECK_ST(pxs_put(st, zbuf, N, NULL, &zc), PXS_OK);
     }
@@ -819,7 +821,7 @@ static void leases(void)
         usleep(20 * 1000); /* the readers are at it */
         double waited = timed_evict(st, &p);
         fill(buf, N, 52);
-        CHECK_ST(pxs_put(st, buf, N, &copy, &q), PXS_OK);
+        CHECK_ST(pxs_put(st, buf, N, &put_copy, &q), PXS_OK);
         CHECK(waited < LEASE_US / 2 * 1e-6, "evict of a leased copy waited %.6f s", waited);
         /* The blob's data address (at 16): the block is held. */
         CHECK(memcmp(p.bytes + BLOB + 16, q.bytes + BLOB + 16, 8), "a leased block reused");
@@ -860,7 +862,7 @@ static void leases(void)
         pxs_proxy_t z;
         CHECK_ST(pxs_put(st, buf, N, NULL, &z), want);
         if (want == PXS_OK) CHECK_ST(pxs_evict(st, &z), PXS_OK);
-        CHECK_ST(pxs_put(st, buf, N, &copy, &p), PXS_OK);
+        CHECK_ST(pxs_put(st, buf, N, &put_copy, &p), PXS_OK);
     }
     CHECK_ST(pxs_mpi_bcast_proxy(&p, 0, MPI_COMM_WORLD), PXS_OK);
     CHECK(proxy_total(&p) == BLOB + 40 + 32 + 4, "a proxy without a lease part (%u bytes)",
@@ -943,10 +945,9 @@ static void forged_addresses(void)
         CHECK(munmap(map, N) == 0 && munmap(map + 2 * N, N) == 0, "munmap");
         fill(map + N, N, 62);
         CHECK_ST(pxs_put(pxs_mpi_store(m), map + N, N, NULL, &p), PXS_OK);
-        pxs_put_params_t copy = {.field_mask = PXS_PUT_PARAM_FLAGS, .flags = PXS_PUT_COPY};
         for (int i = 0; i < 2; i++) {
             fill(out, PAGE, 63 + i);
-            CHECK_ST(pxs_put(pxs_mpi_store(m), out, PAGE, &copy, &c[i]), PXS_OK);
+            CHECK_ST(pxs_put(pxs_mpi_store(m), out, PAGE, &put_copy, &c[i]), PXS_OK);
         }
     }
     CHECK_ST(pxs_mpi_bcast_proxy(&p, 0, MPI_COMM_WORLD), PXS_OK);
