@@ -593,6 +593,10 @@ static pxs_status_t ucx_check(pxs_conn_t *c, const pxs_pdesc_t *p)
             return PXS_ERR_TIMEOUT;
         }
     }
+    /* On the owner's node the generation word is read from its mapped
+     * mirror, which outlives the owner; start looked for life at most once
+     * a millisecond: an owner that died since still answers. Ask now. */
+    if (st == PXS_OK && g.peer->same_node) st = pxs__ucx_peer_alive(g.peer);
     return st;
 }
 
