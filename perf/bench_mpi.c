@@ -544,8 +544,12 @@ void mpib_osc_describe(mpib_osc_t *osc, MPI_Comm comm)
 void mpib_transport(bench_cfg_t *cfg, int nranks)
 {
     const char *tls = getenv("UCX_TLS");
-    snprintf(cfg->transport, sizeof cfg->transport, "mpirun -n %d%s%s", nranks,
-             tls && *tls ? " UCX_TLS=" : "", tls && *tls ? tls : "");
+    /* A fixed TCP send buffer changes how a one-kernel network of namespaces
+     * behaves (perf/run, hosts suite): records of the two must not mix. */
+    const char *sndbuf = getenv("UCX_TCP_SNDBUF");
+    snprintf(cfg->transport, sizeof cfg->transport, "mpirun -n %d%s%s%s%s", nranks,
+             tls && *tls ? " UCX_TLS=" : "", tls && *tls ? tls : "",
+             sndbuf && *sndbuf ? " UCX_TCP_SNDBUF=" : "", sndbuf && *sndbuf ? sndbuf : "");
 }
 
 void mpib_impl_name(char *buf, size_t cap, const mpib_opts_t *o)
