@@ -1499,7 +1499,9 @@ Test(conformance, malformed_ucx_variables_are_refused)
                                          {"PXS_UCX_SPIN_US", "-5"},
                                          {"PXS_UCX_LEASE_MIN", "8k"},
                                          {"PXS_UCX_LEASE_MIN", "-1"},
-                                         {"PXS_UCX_NODE_CMA_MAX", "512k"}};
+                                         {"PXS_UCX_NODE_CMA_MAX", "512k"},
+                                         {"PXS_UCX_ERR_MODE", "PEER"},
+                                         {"PXS_UCX_ERR_MODE", "off"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *saved = getenv(bad[i][0]);
         char *keep = saved ? strdup(saved) : NULL;

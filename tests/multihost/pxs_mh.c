@@ -18,6 +18,9 @@
  *                       PXS_ERR_UNREACHABLE or PXS_ERR_PEER_DEAD, no later
  *                       than the context's timeout (PXS_TIMEOUT_MS) plus
  *                       --slack-ms (default 2000)
+ *   held:NAME:SEED:ok|err  the same, with the proxy an earlier get step
+ *                       looked up under NAME (no lookup: a dead owner's
+ *                       name may be gone from the directory)
  *   touch:FILE          create FILE (tells the harness where we are)
  *   wait:FILE           wait up to --wait S for FILE (the harness's answer)
  * Lines "reader: [N] get ..." report step N (from 1) with its status name and
@@ -28,6 +31,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,9 +208,33 @@ typedef struct {
     uint64_t size, wait_s, slack_ms;
 } reader_opts_t;
 
-/* One get step. @return 0 when it went as expected. */
+/* The proxies get steps looked up, by name, for held steps. */
+#define HELD_MAX 16
+static struct {
+    char name[64];
+    pxs_proxy_t proxy;
+} held[HELD_MAX];
+static int nheld;
+
+static pxs_status_t held_find(const char *name, pxs_proxy_t *proxy)
+{
+    for (int i = 0; i < nheld; i++)
+        if (!strcmp(held[i].name, name)) return *proxy = held[i].proxy, PXS_OK;
+    return PXS_ERR_NOT_FOUND;
+}
+
+static void held_keep(const char *name, const pxs_proxy_t *proxy)
+{
+    pxs_proxy_t known;
+    if (nheld == HELD_MAX || strlen(name) >= sizeof held[0].name || held_find(name, &known) == PXS_OK)
+        return;
+    snprintf(held[nheld].name, sizeof held[nheld].name, "%s", name);
+    held[nheld++].proxy = *proxy;
+}
+
+/* One get step (lookup) or held step. @return 0 when it went as expected. */
 static int reader_get(pxs_context_t *ctx, const reader_opts_t *o, int timeout_ms, int step,
-                      char *arg, uint8_t *dst)
+                      char *arg, bool lookup, uint8_t *dst)
 {
     char *name = strtok(arg, ":"), *seed_s = strtok(NULL, ":"), *want = strtok(NULL, ":");
     uint64_t seed;
@@ -220,13 +248,17 @@ static int reader_get(pxs_context_t *ctx, const reader_opts_t *o, int timeout_ms
     pxs_proxy_t proxy;
     pxs_status_t st;
     double deadline = now_s() + (double)o->wait_s;
-    while ((st = pxs_name_lookup(ctx, name, &proxy)) == PXS_ERR_NOT_FOUND && !stop_requested &&
-           now_s() < deadline)
-        sleep_ms(POLL_MS);
+    if (!lookup) st = held_find(name, &proxy);
+    else
+        while ((st = pxs_name_lookup(ctx, name, &proxy)) == PXS_ERR_NOT_FOUND && !stop_requested &&
+               now_s() < deadline)
+            sleep_ms(POLL_MS);
     if (st != PXS_OK) {
-        printf("reader: [%d] get %s: lookup: %s: FAIL\n", step, name, status_name(st));
+        printf("reader: [%d] get %s: %s: %s: FAIL\n", step, name, lookup ? "lookup" : "no earlier get",
+               status_name(st));
         return 1;
     }
+    if (lookup) held_keep(name, &proxy);
     size_t len = 0;
     memset(dst, 0, o->size);
     double t0 = now_s();
@@ -268,7 +300,9 @@ static int reader_run(const reader_opts_t *o, int nsteps, char **steps)
     for (int i = 0; i < nsteps && !stop_requested; i++) {
         char *s = steps[i];
         if (!strncmp(s, "get:", 4)) {
-            failed += reader_get(ctx, o, q.timeout_ms, i + 1, s + 4, dst);
+            failed += reader_get(ctx, o, q.timeout_ms, i + 1, s + 4, true, dst);
+        } else if (!strncmp(s, "held:", 5)) {
+            failed += reader_get(ctx, o, q.timeout_ms, i + 1, s + 5, false, dst);
         } else if (!strncmp(s, "touch:", 6)) {
             if (touch(s + 6) != 0) {
                 printf("reader: touch %s: FAIL: %s\n", s + 6, strerror(errno));
@@ -304,7 +338,7 @@ static void usage(void)
     fprintf(stderr, "usage: pxs_mh owner --name NAME --seed K --size BYTES --stop FILE [--hold S]"
                     " [--connector C] [--text FILE]\n"
                     "       pxs_mh reader [--size BYTES] [--wait S] [--slack-ms MS] STEP...\n"
-                    "STEP: get:NAME:SEED:ok|err, touch:FILE, wait:FILE\n");
+                    "STEP: get:NAME:SEED:ok|err, held:NAME:SEED:ok|err, touch:FILE, wait:FILE\n");
 }
 
 int main(int argc, char **argv)

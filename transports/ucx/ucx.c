@@ -639,9 +639,9 @@ static pxs_status_t ucx_init(pxs_conn_t *c)
     u->pid = getpid();
     u->start = pxs__proc_start_time(u->pid);
     u->node = pxs__node_id();
-    u->err_mode_peer = true;
     pxs__ucx_ops_init(u);
-    pxs_status_t st = pxs__ucx_worker_init(u);
+    pxs_status_t st = pxs__ucx_err_mode_init(u);
+    if (st == PXS_OK) st = pxs__ucx_worker_init(u);
     if (st != PXS_OK) goto err;
     /* Readers check generations remotely. The core's table is a file-backed
      * mapping that UCX serves through the owner's worker; a mirror in memory

@@ -199,7 +199,7 @@ typedef struct ucx {
     size_t nretired, retired_cap;
     pid_t pid;
     uint64_t start, node;
-    bool err_mode_peer;       /* endpoints report peer failure */
+    bool err_mode_peer;       /* endpoints to other nodes: UCX peer mode (ucx_errmode.c) */
     /* progress thread */
     bool thread_on;
     pthread_t thread;
@@ -383,6 +383,8 @@ pxs_status_t pxs__ucx_status(ucs_status_t st);
 pxs_status_t pxs__ucx_env_num(const char *name, uint64_t dflt, uint64_t max, const char *unit,
                               uint64_t *out);
 pxs_status_t pxs__ucx_worker_init(ucx_t *u);
+/* PXS_UCX_ERR_MODE: sets err_mode_peer (ucx_errmode.c). */
+pxs_status_t pxs__ucx_err_mode_init(ucx_t *u);
 /* Start the progress thread (PXS_UCX_PROGRESS_THREAD), once the mirror
  * it beats into exists. */
 pxs_status_t pxs__ucx_thread_start(ucx_t *u);
