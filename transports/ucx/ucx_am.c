@@ -455,7 +455,10 @@ pxs_status_t pxs__ucx_am_get(ucx_get_t *g, uint64_t addr, uint32_t slot)
         return st;
     }
     uint32_t flags = g->lease ? AM_REQ_LEASE : 0;
-    if (!g->peer->same_node && g->size <= UCX_AM_EAGER_MAX) flags |= AM_REQ_EAGER;
+    /* inflight counts this get: alone, up to UCX_AM_EAGER_MAX; among others,
+     * whose handshakes overlap, up to UCX_AM_EAGER_BUSY_MAX (ucx.h). */
+    size_t eager_max = atomic_load(&g->peer->inflight) > 1 ? UCX_AM_EAGER_BUSY_MAX : UCX_AM_EAGER_MAX;
+    if (!g->peer->same_node && g->size <= eager_max) flags |= AM_REQ_EAGER;
     g->am_hdr = (am_req_t){.id = g->id, .gen = g->expect, .addr = addr, .len = g->size,
                            .slot = slot, .flags = flags};
     if (!g->lease) { /* goes with the next batch to this owner (ucx_batch.c) */
