@@ -157,7 +157,7 @@ typedef struct {
  * reply is copied out of UCX's; alone the handshake shows, among others it
  * overlaps them. Measured across namespace hosts (tcp, mode NONE: ucx_errmode.c),
  * eager / rendezvous: latency 64 KiB 26 / 43 us, 128 KiB 39 / 55 us, 256 KiB
- * 62-70 / 74 us, 1 MiB 230 / 172 us; bandwidth with 64 in flight, 64 KiB
+ * 62-70 / 74 us, 1 MiB 230 / 176 us; bandwidth with 64 in flight, 64 KiB
  * 4380 / 3572 MB/s, 128 KiB 4618 / 4576, 256 KiB 4810-4858 / 5363-5481. */
 #define AM_REQ_EAGER 2u
 #define UCX_AM_EAGER_MAX (256u << 10)

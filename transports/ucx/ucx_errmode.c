@@ -23,11 +23,24 @@
 #include "../../src/log.h"
 #include "ucx.h"
 
+/* Memory domains of UCX's that serve one node only (memory, devices): not
+ * opened here, some of them (a GPU's) being costly to start. */
+static bool md_is_local(const char *name)
+{
+    static const char *const local[] = {"self", "sysv", "posix", "cma", "knem", "xpmem",
+                                        "cuda_cpy", "cuda_ipc", "gdr_copy", "rocm_cpy",
+                                        "rocm_ipc", "ze_cpy"};
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+        if (!strcmp(name, local[i])) return true;
+    return false;
+}
+
 /* One memory domain: does it offer a network transport other than tcp? */
 static bool md_has_other_net(uct_component_h comp, const char *md_name)
 {
     uct_md_config_t *cfg;
     uct_md_h md;
+    if (md_is_local(md_name)) return false;
     if (uct_md_config_read(comp, NULL, NULL, &cfg) != UCS_OK) return true;
     ucs_status_t st = uct_md_open(comp, md_name, cfg, &md);
     uct_config_release(cfg);
