@@ -68,11 +68,8 @@ static bool tcp_only(void)
     bool only = true;
     for (unsigned i = 0; i < ncomps && only; i++) {
         uct_component_attr_t ca = {.field_mask = UCT_COMPONENT_ATTR_FIELD_MD_RESOURCE_COUNT};
-        if (uct_component_query(comps[i], &ca) != UCS_OK) {
-            only = false;
-            break;
-        }
-        if (!ca.md_resource_count) continue;
+        if (uct_component_query(comps[i], &ca) != UCS_OK) only = false;
+        if (!only || !ca.md_resource_count) continue;
         uct_md_resource_desc_t *mds = calloc(ca.md_resource_count, sizeof *mds);
         ca.field_mask = UCT_COMPONENT_ATTR_FIELD_MD_RESOURCES;
         ca.md_resources = mds;
