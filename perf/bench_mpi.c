@@ -12,7 +12,7 @@
 #include <time.h>
 
 #ifdef PXS_HAVE_UCX
-#include "baselines/ucp_get.h"
+#include "baselines/ucp_am_get.h"
 #endif
 
 static const char *prog_name = "pxs_mpi_bench";
@@ -44,6 +44,8 @@ static int parse_size(const char *s, size_t *out)
 static int extra_opt(int argc, char **argv, int *i)
 {
     const char *a = argv[*i];
+    int known = !strcmp(a, "--connector") || !strcmp(a, "--memory") || !strcmp(a, "--max-size");
+    if (!known) return more_opt ? more_opt(argc, argv, i) : 0; /* flags too */
     if (*i + 1 >= argc) return 0;
     const char *v = argv[*i + 1];
     if (!strcmp(a, "--connector")) {
@@ -58,13 +60,9 @@ static int extra_opt(int argc, char **argv, int *i)
             return -1;
         }
         opts_p->alloc = !strcmp(v, "alloc");
-    } else if (!strcmp(a, "--max-size")) {
-        if (parse_size(v, &opts_p->max_size)) {
-            fprintf(stderr, "%s: --max-size wants a size (e.g. 4M)\n", prog_name);
-            return -1;
-        }
-    } else {
-        return more_opt ? more_opt(argc, argv, i) : 0;
+    } else if (parse_size(v, &opts_p->max_size)) { /* --max-size */
+        fprintf(stderr, "%s: --max-size wants a size (e.g. 4M)\n", prog_name);
+        return -1;
     }
     *i += 1;
     return 1;
@@ -319,6 +317,7 @@ struct mpib_ucp {
     ucp_ep_h ep;       /* others */
     ucp_rkey_h rkey;
     uint64_t raddr;
+    ucpb_am_t *am; /* the active-message baseline, when asked for */
 };
 
 /* What the owner broadcasts: address, rkey, their lengths. */
@@ -328,7 +327,7 @@ typedef struct {
     uint8_t blob[BLOB_MAX];
 } ucp_hello_t;
 
-void mpib_ucp_open(mpib_ucp_t **u_p, int alloc, size_t max, MPI_Comm comm, int owner)
+void mpib_ucp_open(mpib_ucp_t **u_p, int alloc, int am, size_t max, MPI_Comm comm, int owner)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
@@ -336,7 +335,8 @@ void mpib_ucp_open(mpib_ucp_t **u_p, int alloc, size_t max, MPI_Comm comm, int o
     ucp_hello_t *h = calloc(1, sizeof *h);
     if (!m || !h) mpib_die("out of memory");
     m->owner = rank == owner;
-    if (ucpb_init(0, &m->u) != UCS_OK) mpib_die("raw UCP init failed");
+    if ((am ? ucpb_init_am(&m->u) : ucpb_init(0, &m->u)) != UCS_OK)
+        mpib_die("raw UCP init failed");
     if (m->owner) {
         if (!alloc) {
             m->own = bench_alloc_faulted(max);
@@ -364,6 +364,8 @@ void mpib_ucp_open(mpib_ucp_t **u_p, int alloc, size_t max, MPI_Comm comm, int o
         m->raddr = h->raddr;
     }
     free(h);
+    if (am && ucpb_am_open(m->u, m->owner ? &m->reg : NULL, &m->am) != UCS_OK)
+        mpib_die("raw UCP active-message handlers failed");
     *u_p = m;
 }
 
@@ -371,12 +373,15 @@ void mpib_ucp_close(mpib_ucp_t *m, MPI_Comm comm)
 {
     if (!m) return;
     if (!m->owner) {
+        ucpb_am_close(m->am);
+        m->am = NULL;
         ucp_rkey_destroy(m->rkey);
         ucpb_disconnect(m->u, m->ep);
     }
     /* The owner must outlive every endpoint to it (a forced close does not
      * wait for it, but gets in flight would): wait for all. */
     mpib_barrier(comm);
+    ucpb_am_close(m->am);
     if (m->owner) ucpb_unmap(m->u, &m->reg);
     ucpb_fini(m->u);
     free(m->own);
@@ -387,7 +392,11 @@ void *mpib_ucp_owner_buf(mpib_ucp_t *m) { return m && m->owner ? m->reg.addr : N
 
 void mpib_ucp_progress(mpib_ucp_t *m)
 {
-    if (m) ucp_worker_progress(ucpb_worker(m->u));
+    /* Drained, as pxs_progress drains its worker: a reply streaming out
+     * through a small socket buffer needs a push per poll. */
+    if (m)
+        while (ucp_worker_progress(ucpb_worker(m->u))) {
+        }
 }
 
 int mpib_op_ucp_get(void *arg)
@@ -401,16 +410,27 @@ int mpib_op_ucp_get(void *arg)
                                      UCP_GET_TIMEOUT_MS);
     return st != UCS_OK;
 }
-#else
-void mpib_ucp_open(mpib_ucp_t **u_p, int alloc, size_t max, MPI_Comm comm, int owner)
+
+int mpib_ucp_has_am(const mpib_ucp_t *m) { return m && m->am; }
+
+int mpib_op_ucp_am_get(void *arg)
 {
-    (void)alloc, (void)max, (void)comm, (void)owner;
+    mpib_ucp_arg_t *a = arg;
+    return ucpb_am_get(a->u->am, a->u->ep, a->dst, a->size, a->window, UCP_GET_TIMEOUT_MS) !=
+           UCS_OK;
+}
+#else
+void mpib_ucp_open(mpib_ucp_t **u_p, int alloc, int am, size_t max, MPI_Comm comm, int owner)
+{
+    (void)alloc, (void)am, (void)max, (void)comm, (void)owner;
     *u_p = NULL;
 }
 void mpib_ucp_close(mpib_ucp_t *u, MPI_Comm comm) { (void)u, (void)comm; }
 void *mpib_ucp_owner_buf(mpib_ucp_t *u) { (void)u; return NULL; }
 void mpib_ucp_progress(mpib_ucp_t *u) { (void)u; }
 int mpib_op_ucp_get(void *arg) { (void)arg; return -1; }
+int mpib_ucp_has_am(const mpib_ucp_t *m) { (void)m; return 0; }
+int mpib_op_ucp_am_get(void *arg) { (void)arg; return -1; }
 #endif
 
 /* ------------------------------------------------------------------ */

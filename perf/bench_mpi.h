@@ -126,9 +126,10 @@ typedef struct mpib_ucp mpib_ucp_t;
 
 /* Collective. The owner maps max bytes (UCP_MEM_MAP_ALLOCATE when alloc,
  * else an ordinary buffer) and broadcasts its worker address and rkey;
- * the others connect and unpack. *u_p is NULL when built without UCX (the
- * baseline is then absent). Dies on failure. */
-void mpib_ucp_open(mpib_ucp_t **u_p, int alloc, size_t max, MPI_Comm comm, int owner);
+ * the others connect and unpack. am: the active-message baseline too
+ * (perf/baselines/ucp_am_get.h), served from the same bytes. *u_p is NULL
+ * when built without UCX (the baselines are then absent). Dies on failure. */
+void mpib_ucp_open(mpib_ucp_t **u_p, int alloc, int am, size_t max, MPI_Comm comm, int owner);
 void mpib_ucp_close(mpib_ucp_t *u, MPI_Comm comm);
 /* The owner's bytes (to fill), NULL elsewhere or without UCX. */
 void *mpib_ucp_owner_buf(mpib_ucp_t *u);
@@ -143,6 +144,10 @@ typedef struct {
 } mpib_ucp_arg_t;
 
 int mpib_op_ucp_get(void *arg); /* mpib_ucp_arg_t */
+/* Whether mpib_ucp_open set the active-message baseline up. */
+int mpib_ucp_has_am(const mpib_ucp_t *u);
+/* window active-message gets (ucpb_am_get) of size bytes into dst. */
+int mpib_op_ucp_am_get(void *arg); /* mpib_ucp_arg_t */
 
 /* ------------------------------------------------------------------ */
 /* the owner                                                            */

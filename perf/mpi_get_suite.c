@@ -13,7 +13,7 @@
 
 /* K_PXS: pxs_resolve of the proxy each time; K_READ: pxs_handle_read of a
  * handle opened once per size (MPI_Get's window is made once too). */
-enum { K_PXS, K_READ, K_MPI, K_UCP, K_COPY, K_N };
+enum { K_PXS, K_READ, K_MPI, K_UCP, K_UCPAM, K_COPY, K_N };
 
 typedef struct {
     size_t size;
@@ -30,7 +30,7 @@ typedef struct {
     MPI_Comm cons; /* the consumers (ranks 1..N-1) */
     int ncons;
     mpib_osc_t osc;
-    char impl[64], mpi_name[32], ucp_name[32];
+    char impl[64], mpi_name[32], ucp_name[32], am_name[32];
     point_t pts[BENCH_MAX_SIZES];
     int npts;
 } suite_t;
@@ -157,6 +157,7 @@ static void consumer_size(suite_t *s, size_t size, uint8_t *dst, uint8_t *want)
         [K_READ] = {.fn = bench_op_read, .arg = &rd},
         [K_MPI] = {.fn = mpib_op_mpi_get, .arg = &ga},
         [K_UCP] = {.fn = mpib_op_ucp_get, .arg = &ua},
+        [K_UCPAM] = {.fn = mpib_op_ucp_am_get, .arg = &ua},
         [K_COPY] = {.fn = bench_op_memcpy, .arg = &ca},
     };
     /* memcpy last, so that the ucp slot can be left out without gaps. */
@@ -164,11 +165,12 @@ static void consumer_size(suite_t *s, size_t size, uint8_t *dst, uint8_t *want)
     int map[K_N], n = 0;
     for (int k = 0; k < K_N; k++) {
         if (k == K_UCP && !s->ucp) continue;
+        if (k == K_UCPAM && !mpib_ucp_has_am(s->ucp)) continue;
         map[n] = k;
         run[n++] = ts[k];
     }
     static const char *const what[K_N] = {"pxs_resolve", "pxs_handle_read", "MPI_Get", "ucp_get",
-                                         "memcpy"};
+                                         "ucp_am", "memcpy"};
     for (int j = 0; j < n; j++) {
         memset(dst, 0, size);
         if (bench_run_once(&run[j])) {
@@ -232,6 +234,10 @@ static void print_header(const suite_t *s)
            s->mpi_name, s->o.alloc ? "MPI_Win_allocate" : "MPI_Win_create over malloc",
            s->mode == MPIB_GET_LATENCY ? "" : " x W", s->ucp ? s->ucp_name : "(no UCX)",
            s->ucp ? (s->o.alloc ? " (UCP_MEM_MAP_ALLOCATE region)" : " (ordinary buffer)") : "");
+    if (mpib_ucp_has_am(s->ucp))
+        printf("# %s: raw UCP active-message gets of the same region (request, reply eager up "
+               "to 256 KiB alone / 128 KiB among others, else rendezvous into the reader's "
+               "buffer: the ucx connector's mechanism across nodes)\n", s->am_name);
     if (s->mode == MPIB_MULTI_GET_BW)
         printf("# %d consumers read the same object at once; aggregate MB/s = all their "
                "bytes / the slowest one's time\n", s->ncons);
@@ -250,9 +256,12 @@ static void print_table(const void *arg)
     char sp[48];
     print_header(s);
     int lat = s->mode == MPIB_GET_LATENCY;
-    printf("%-10s%16s%20s%6s%12s%16s%8s%8s%16s%8s%14s%8s\n", "# Size",
+    int am = mpib_ucp_has_am(s->ucp);
+    printf("%-10s%16s%20s%6s%12s%16s%8s%8s%16s%8s", "# Size",
            lat ? "Latency (us)" : "Bandwidth (MB/s)", "spread", "W", "read", s->mpi_name,
-           "ratio", "r", s->ucp ? s->ucp_name : "-", "ratio", "memcpy", "ratio");
+           "ratio", "r", s->ucp ? s->ucp_name : "-", "ratio");
+    if (am) printf("%16s%8s", s->am_name, "ratio");
+    printf("%14s%8s\n", "memcpy", "ratio");
     for (int i = 0; i < s->npts; i++) {
         const point_t *p = &s->pts[i];
         const bench_stat_t *t = p->s;
@@ -266,6 +275,7 @@ static void print_table(const void *arg)
                t[K_MPI].med / t[K_READ].med);
         if (s->ucp) printf("%16.2f%8.3f", v[K_UCP], t[K_UCP].med / t[K_PXS].med);
         else printf("%16s%8s", "-", "-");
+        if (am) printf("%16.2f%8.3f", v[K_UCPAM], t[K_UCPAM].med / t[K_PXS].med);
         printf("%14.2f%8.3f\n", v[K_COPY], t[K_COPY].med / t[K_PXS].med);
     }
     fflush(stdout);
@@ -292,6 +302,9 @@ static void emit_json(FILE *f, const void *arg)
         if (s->ucp)
             bench_json_get(f, &s->o.cfg, bn, s->impl, s->ucp_name, pt->size, pt->s[K_PXS],
                            pt->s[K_UCP], extra);
+        if (mpib_ucp_has_am(s->ucp))
+            bench_json_get(f, &s->o.cfg, bn, s->impl, s->am_name, pt->size, pt->s[K_PXS],
+                           pt->s[K_UCPAM], extra);
         bench_json_get(f, &s->o.cfg, bn, s->impl, "memcpy", pt->size, pt->s[K_PXS],
                        pt->s[K_COPY], extra);
     }
@@ -308,6 +321,16 @@ static void emit_json(FILE *f, const void *arg)
  * and then too; so readers do here, outside the timed loops. */
 static void reader_idle(void *ctx) { pxs_progress(ctx); }
 
+static int want_am; /* --ucp-am */
+
+static int more_opt(int argc, char **argv, int *i)
+{
+    (void)argc;
+    if (strcmp(argv[*i], "--ucp-am")) return 0;
+    want_am = 1;
+    return 1;
+}
+
 int mpib_get_main(int argc, char **argv, mpib_get_mode_t mode)
 {
     static suite_t s; /* large: the points */
@@ -315,12 +338,14 @@ int mpib_get_main(int argc, char **argv, mpib_get_mode_t mode)
         "  --connector shm|ucx|mpi  the pxs store's connector (default shm)\n"
         "  --memory user|alloc      object in a malloc'd buffer or in pxs_alloc memory\n"
         "  --max-size N             largest size (default 64M)\n"
+        "  --ucp-am                 also time raw UCP active-message gets (the ucx\n"
+        "                           connector's mechanism across nodes)\n"
         "Run under mpirun: 2 ranks (multi: 2 or more; rank 0 owns, the others read).\n";
     bench_prog_t prog = {.name = prog_of(mode), .max_size = (size_t)64 << 20,
                          .quick_rep_ms = 4, .usage_tail = tail};
     MPI_Init(&argc, &argv);
     s.mode = mode;
-    if (mpib_parse(argc, argv, &prog, "shm", NULL, &s.o)) {
+    if (mpib_parse(argc, argv, &prog, "shm", more_opt, &s.o)) {
         MPI_Finalize();
         return 2;
     }
@@ -330,10 +355,11 @@ int mpib_get_main(int argc, char **argv, mpib_get_mode_t mode)
     mpib_impl_name(s.impl, sizeof s.impl, &s.o);
     snprintf(s.mpi_name, sizeof s.mpi_name, "%s", s.o.alloc ? "MPI_Get-alloc" : "MPI_Get");
     snprintf(s.ucp_name, sizeof s.ucp_name, "%s", s.o.alloc ? "ucp_get-alloc" : "ucp_get");
+    snprintf(s.am_name, sizeof s.am_name, "%s", s.o.alloc ? "ucp_am-alloc" : "ucp_am");
     mpib_pxs_open(&s.o, &s.p);
     if (rank) mpib_set_wait_idle(reader_idle, s.p.ctx);
     mpib_win_open(&s.win, s.o.alloc, s.o.max_size, MPI_COMM_WORLD, 0);
-    mpib_ucp_open(&s.ucp, s.o.alloc, s.o.max_size, MPI_COMM_WORLD, 0);
+    mpib_ucp_open(&s.ucp, s.o.alloc, want_am, s.o.max_size, MPI_COMM_WORLD, 0);
     mpib_osc_describe(&s.osc, MPI_COMM_WORLD);
     MPI_Comm_split(MPI_COMM_WORLD, rank ? 1 : 0, rank, &s.cons);
     s.ncons = size - 1;

@@ -17,6 +17,9 @@
  *             (--memory alloc: "MPI_Get-alloc");
  *   ucp_get   raw UCP gets (perf/baselines/ucp_get.c) of an ordinary buffer
  *             or, with --memory alloc, of UCP_MEM_MAP_ALLOCATE memory;
+ *   ucp_am    with --ucp-am: raw UCP active-message gets of the same bytes
+ *             (perf/baselines/ucp_am_get.c), the ucx connector's own
+ *             mechanism across nodes, where UCX emulates ucp_get;
  *   memcpy    of the same size in the consumer's own memory.
  */
 #ifndef PXS_PERF_MPI_GET_SUITE_H

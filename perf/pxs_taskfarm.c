@@ -96,8 +96,8 @@ static farm_t F;
 
 static int more_opt(int argc, char **argv, int *i)
 {
+    if (*i + 1 >= argc) return 0; /* every option here takes a value */
     const char *a = argv[*i], *v = argv[*i + 1];
-    (void)argc;
     char *end;
     if (!strcmp(a, "--tasks") || !strcmp(a, "--producers")) {
         errno = 0;

@@ -26,7 +26,7 @@ static ucs_status_t fail(const char *what, ucs_status_t st)
     return st;
 }
 
-ucs_status_t ucpb_init(int multi_thread, ucpb_t **u_p)
+static ucs_status_t init(int multi_thread, uint64_t features, ucpb_t **u_p)
 {
     ucpb_t *u = calloc(1, sizeof *u);
     if (!u) return fail("calloc", UCS_ERR_NO_MEMORY);
@@ -38,7 +38,7 @@ ucs_status_t ucpb_init(int multi_thread, ucpb_t **u_p)
     }
     ucp_params_t params = {
         .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED,
-        .features = UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP,
+        .features = features,
         .mt_workers_shared = multi_thread ? 1 : 0,
     };
     st = ucp_init(&params, cfg, &u->ctx);
@@ -65,6 +65,16 @@ ucs_status_t ucpb_init(int multi_thread, ucpb_t **u_p)
     }
     *u_p = u;
     return UCS_OK;
+}
+
+ucs_status_t ucpb_init(int multi_thread, ucpb_t **u_p)
+{
+    return init(multi_thread, UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP, u_p);
+}
+
+ucs_status_t ucpb_init_am(ucpb_t **u_p)
+{
+    return init(0, UCP_FEATURE_RMA | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP, u_p);
 }
 
 void ucpb_fini(ucpb_t *u)

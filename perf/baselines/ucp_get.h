@@ -35,6 +35,8 @@ typedef struct {
 /* multi_thread: the worker is UCS_THREAD_MODE_MULTI (an owner whose progress
  * thread runs beside a main thread), else SINGLE (the consumer). */
 ucs_status_t ucpb_init(int multi_thread, ucpb_t **u_p);
+/* The same, single-threaded, with active messages too (ucp_am_get.h). */
+ucs_status_t ucpb_init_am(ucpb_t **u_p);
 /* Stops the progress thread if running; endpoints must be closed first. */
 void ucpb_fini(ucpb_t *u);
 ucp_worker_h ucpb_worker(ucpb_t *u);
