@@ -137,13 +137,15 @@ static void fab_read(fab_t *f, void *dst, size_t len, uint64_t raddr, uint64_t k
     }
 }
 
+/* A comma-separated list of sizes in bytes, 1 B to 1 GiB (MPI_Get takes an
+ * int count), at most MAX_SIZES of them; -1 on anything else. */
 static int parse_sizes(const char *s, size_t *sizes)
 {
     int n = 0;
-    for (const char *p = s; *p && n < MAX_SIZES;) {
+    for (const char *p = s; *p;) {
         char *end;
         unsigned long long v = strtoull(p, &end, 10);
-        if (end == p || v == 0) return -1;
+        if (end == p || v == 0 || v > (1ull << 30) || n == MAX_SIZES) return -1;
         sizes[n++] = (size_t)v;
         p = *end == ',' ? end + 1 : end;
         if (*end && *end != ',') return -1;
@@ -169,8 +171,9 @@ int main(int argc, char **argv)
     }
     if (np != 2 || nsizes < 1 || reps < 3 || reps > 100000) {
         if (!rank)
-            fprintf(stderr, "usage: mpirun -n 2 fi_read_latency [--sizes a,b,...] [--reps N "
-                            "(3..100000)] [--prov NAME]\n");
+            fprintf(stderr, "usage: mpirun -n 2 fi_read_latency [--sizes a,b,... (bytes, 1 B to "
+                            "1 GiB, at most %d)] [--reps N (3..100000)] [--prov NAME]\n",
+                    MAX_SIZES);
         MPI_Finalize();
         return 2;
     }
@@ -217,7 +220,7 @@ int main(int argc, char **argv)
             size_t s = sizes[si];
             double med[2];
             for (int pass = 0; pass < 2; pass++) {
-                memset(buf, 0, s);
+                memset(pass == 0 ? buf : dst, 0, s); /* what this pass must fill */
                 for (int k = -10; k < reps; k++) {
                     double t0 = now_us();
                     if (pass == 0) fab_read(&f, buf, s, kv[1], kv[0]);
